@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up a virtual
+# environment in .venv (or VENV=...) with stylert built from this checkout.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is only for export and the benchmarks' PyTorch baseline. The pinned CPU build
+# keeps pip from pulling a multi-GB CUDA build; on other machines use for example
+# TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q '.[export,dev]'
+
+demo: setup
+	$(BIN)/python benchmarks/adain_kernel.py --no-save
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/adain_kernel.py
+
+clean:
+	rm -rf build $(VENV)

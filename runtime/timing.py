@@ -1,0 +1,66 @@
+"""Latency measurement: interleaved runs and trtexec-style summaries.
+
+Candidates run in turns (A, B, C, A, B, C, ...) so that a noisy machine shifts them all
+alike; every call is timed with perf_counter_ns after a warm-up.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, List
+
+import numpy as np
+
+# Above this coefficient of variation a run is flagged as noisy (trtexec warns at ~2.5%,
+# a shared 2-core CPU rarely gets that low, so the threshold here is looser).
+NOISY_CV = 0.10
+
+
+def summarize(samples_ns: List[int]) -> Dict[str, float]:
+    """Latency statistics in milliseconds."""
+    ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
+    mean = float(ms.mean())
+    std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
+    p = np.percentile(ms, [50, 90, 95, 99])
+    return {
+        "n": int(ms.size),
+        "min_ms": float(ms.min()),
+        "mean_ms": mean,
+        "median_ms": float(p[0]),
+        "p90_ms": float(p[1]),
+        "p95_ms": float(p[2]),
+        "p99_ms": float(p[3]),
+        "max_ms": float(ms.max()),
+        "std_ms": std,
+        "cv": std / mean if mean > 0 else 0.0,
+    }
+
+
+def interleaved(
+    candidates: Dict[str, Callable[[], object]],
+    *,
+    warmup: int = 3,
+    min_iterations: int = 20,
+    min_seconds: float = 1.0,
+    max_iterations: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+) -> Dict[str, List[int]]:
+    """Times every candidate in turns until each ran `min_iterations` times and at least
+    `min_seconds` passed; returns the per-call times in nanoseconds."""
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+    samples: Dict[str, List[int]] = {name: [] for name in candidates}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < max_iterations and (
+        rounds < min_iterations or time.perf_counter() - start < min_seconds
+    ):
+        for name, fn in candidates.items():
+            t0 = time.perf_counter_ns()
+            fn()
+            samples[name].append(time.perf_counter_ns() - t0)
+        rounds += 1
+        if progress is not None:
+            progress(rounds)
+    return samples

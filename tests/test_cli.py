@@ -1,0 +1,36 @@
+"""The `stylert` console script."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from stylert import __version__
+from stylert.cli import main
+
+
+def test_info_prints_the_machine_and_build(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"stylert {__version__}" in out and "AdaIN extension" in out and "CUDA kernels" in out
+
+
+def test_info_json(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["stylert"] == __version__ and "extension" in info
+
+
+def test_no_command_shows_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("stylert") or pytest.skip("console script not on PATH")
+    res = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert res.returncode == 0 and __version__ in res.stdout
+    bad = subprocess.run([exe, "frobnicate"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
