@@ -6,6 +6,8 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from stylert import __version__
 from stylert.cli import main
 
@@ -36,3 +38,15 @@ def test_console_script_is_installed():
     assert res.returncode == 0 and __version__ in res.stdout
     bad = subprocess.run([exe, "frobnicate"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_train_ae_writes_model_card_and_picture(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "ae"
+    assert main(["train", "ae", "--out", str(out), "--steps", "30", "--hidden", "16"]) == 0
+    assert "held-out MSE" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"ae.pt", "ae.md", "ae.png", "train_state.pt"}
+    assert f"stylert train ae --out {out} --steps 30 --hidden 16" in (out / "ae.md").read_text()
+    # Resuming with other settings is a user error: one line, exit 2.
+    assert main(["train", "ae", "--out", str(out), "--steps", "40", "--hidden", "16", "--resume"]) == 2
+    assert "different run" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""Loading checkpoints safely and strictly.
+
+* Files load with ``torch.load(weights_only=True)``: a pickle that needs arbitrary Python
+  objects is refused unless the caller opts in with ``allow_pickle=True`` (the CLI's
+  ``--unsafe-pickle``), because unpickling runs code.
+* State dicts load strictly: missing, unexpected and mis-shaped keys are all listed in one
+  error, never a silent partial load.
+* stylert's own checkpoints are written atomically (temp file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+import torch
+from torch import nn
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used, with the reason and the fix in one line."""
+
+
+def load_file(path: os.PathLike | str, *, allow_pickle: bool = False) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except pickle.UnpicklingError as e:  # "Unsupported global": it names Python objects
+        if allow_pickle or "unsupported global" not in str(e).lower():
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_first_line(e)})") from None
+        raise CheckpointError(
+            f"{path} stores Python objects, and unpickling runs code: if you trust its "
+            f"source, pass --unsafe-pickle (allow_pickle=True)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_first_line(e)})") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def find_state_dict(obj: Any, keys: Iterable[str], path: str = "checkpoint") -> Dict[str, torch.Tensor]:
+    """The state dict inside ``obj``: the first of ``keys`` present, or ``obj`` itself."""
+    if isinstance(obj, Mapping):
+        for k in keys:
+            if k in obj and isinstance(obj[k], Mapping):
+                return dict(obj[k])
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+    raise CheckpointError(
+        f"{path} holds no state dict (looked for a dict of tensors or the keys "
+        f"{', '.join(keys)}); is it the right file?"
+    )
+
+
+def _listing(names, limit: int = 8) -> str:
+    names = sorted(names)
+    more = f" ... and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what: str = "checkpoint") -> None:
+    """Loads ``state`` into ``module`` only if every key and shape matches."""
+    expected = module.state_dict()
+    missing = set(expected) - set(state)
+    unexpected = set(state) - set(expected)
+    misshaped = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
+        for k in sorted(set(expected) & set(state))
+        if not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)}: {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)}: {_listing(unexpected)}")
+    if misshaped:
+        problems.append(f"mis-shaped {len(misshaped)}: {_listing(misshaped)}")
+    if problems:
+        raise CheckpointError(
+            f"{what} does not match {type(module).__name__}: " + "; ".join(problems)
+        )
+    module.load_state_dict(state, strict=True)
+
+
+def save_atomic(obj: Any, path: os.PathLike | str) -> Path:
+    """torch.save to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def stylert_checkpoint(kind: str, config: Dict[str, Any], model: nn.Module, **extra) -> Dict[str, Any]:
+    """stylert's own checkpoint layout: kind, constructor config and weights (+ extras)."""
+    return {"stylert": kind, "config": dict(config), "state_dict": model.state_dict(), **extra}
+
+
+def read_stylert_checkpoint(obj: Any, kind: str, path: str) -> Optional[Dict[str, Any]]:
+    """``obj`` if it is a stylert checkpoint of ``kind``; None if it is some other layout."""
+    if isinstance(obj, Mapping) and "stylert" in obj:
+        if obj["stylert"] != kind:
+            raise CheckpointError(f"{path} is a stylert '{obj['stylert']}' checkpoint, not '{kind}'")
+        return dict(obj)
+    return None

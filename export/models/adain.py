@@ -1,0 +1,150 @@
+"""AdaIN arbitrary style transfer (Huang & Belongie 2017).
+
+encoder: VGG-19 up to relu4_1, preceded by the 1x1 colour conv of the "normalised" VGG
+         (it maps RGB in [0, 1] to the Caffe VGG's mean-subtracted BGR 0-255 input)
+AdaIN:   the content features take the style features' per-channel mean and std
+decoder: mirror of the encoder, reflection padding, nearest x2 upsampling
+
+Both halves are ``nn.Sequential``s laid out index for index like the reference PyTorch
+implementation, so its ``vgg_normalised.pth`` and ``decoder.pth`` state dicts load with
+their own key names. ``width`` scales every channel count (1.0 is the official network;
+0.25 is the "lite" variant bundled as default, same topology).
+An image of H x W comes back as 8*ceil(H/8) x 8*ceil(W/8) (ceil-mode pooling, x8 upsampling).
+Images need at least MIN_SIDE pixels a side: relu4_1 must be 2 wide for reflection padding.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import nn
+
+from ..ops import DEFAULT_EPS, adain_from_stats, calc_mean_std
+
+# (in, out) of the VGG-19 convolutions up to relu4_1 at width 1, and where the encoder is
+# cut for the style loss: after relu1_1, relu2_1, relu3_1 and relu4_1.
+VGG_RELU4_1_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
+                     (256, 256), (256, 256), (256, 512)]
+ENCODER_SLICES = [(0, 4), (4, 11), (11, 18), (18, 31)]
+# Official vgg_normalised.pth also holds relu4_1..relu5_4's convs (never used here).
+MIN_SIDE = 9
+VGG_UNUSED_KEYS = {f"{i}.{p}" for i in (32, 35, 38, 42, 45, 48, 51) for p in ("weight", "bias")}
+
+
+def _ch(c: int, width: float) -> int:
+    return c if c == 3 else max(1, int(round(c * width)))
+
+
+class VGGEncoder(nn.Sequential):
+    """Layers 0..30 of the reference ``vgg`` Sequential: image in [0, 1] -> relu4_1."""
+
+    def __init__(self, width: float = 1.0):
+        layers: List[nn.Module] = [nn.Conv2d(3, 3, 1)]
+        pool_after = {1, 3, 7}  # max-pool after relu1_2, relu2_2, relu3_4
+        for i, (cin, cout) in enumerate(VGG_RELU4_1_CONVS):
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(_ch(cin, width), _ch(cout, width), 3), nn.ReLU()]
+            if i in pool_after:
+                layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+        super().__init__(*layers)
+        assert len(self) == 31
+
+    def features(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """relu1_1, relu2_1, relu3_1, relu4_1 (for the style loss)."""
+        out, layers = [], list(self)  # (slicing a Sequential subclass would call __init__)
+        for a, b in ENCODER_SLICES:
+            for layer in layers[a:b]:
+                x = layer(x)
+            out.append(x)
+        return out
+
+
+class Decoder(nn.Sequential):
+    """The reference ``decoder`` Sequential: relu4_1 features -> image."""
+
+    def __init__(self, width: float = 1.0):
+        c = lambda n: _ch(n, width)  # noqa: E731
+        block = lambda i, o: [nn.ReflectionPad2d(1), nn.Conv2d(c(i), c(o), 3), nn.ReLU()]  # noqa: E731
+        up = nn.Upsample(scale_factor=2, mode="nearest")
+        layers: List[nn.Module] = [*block(512, 256), up]
+        layers += [*block(256, 256), *block(256, 256), *block(256, 256), *block(256, 128), up]
+        layers += [*block(128, 128), *block(128, 64), up]
+        layers += [*block(64, 64), nn.ReflectionPad2d(1), nn.Conv2d(c(64), 3, 3)]
+        super().__init__(*layers)
+        assert len(self) == 29
+
+
+class AdaINNet(nn.Module):
+    """Encoder, AdaIN and decoder. ``forward`` takes the style as statistics, so a style
+    is encoded once and reused for every frame (and so the graph exports to ONNX)."""
+
+    def __init__(self, width: float = 1.0, eps: float = DEFAULT_EPS):
+        super().__init__()
+        if not 0.0 < width <= 1.0:
+            raise ValueError(f"width must be in (0, 1], got {width}")
+        self.config = {"width": width, "eps": eps}
+        self.eps = eps
+        self.encoder = VGGEncoder(width)
+        self.decoder = Decoder(width)
+
+    def style_stats(self, style: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of the style image's relu4_1 features, shape (N, C, 1, 1)."""
+        check_image(style, "style")
+        return calc_mean_std(self.encoder(style), self.eps)
+
+    def forward(self, content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
+                alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
+        feat = self.encoder(content)
+        return self.decoder(adain_from_stats(feat, style_mean, style_std, alpha, self.eps))
+
+    def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        check_image(content, "content")
+        return self(content, *self.style_stats(style), alpha)
+
+
+def check_image(x: torch.Tensor, name: str) -> None:
+    """Eager-mode check (forward stays free of shape-dependent Python for export)."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be an (N, 3, H, W) RGB batch, got shape {tuple(x.shape)}")
+    if min(x.shape[2:]) < MIN_SIDE:
+        raise ValueError(f"{name} is {x.shape[2]}x{x.shape[3]}; AdaIN needs at least "
+                         f"{MIN_SIDE} pixels a side: resize it up")
+
+
+def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor,
+                 alpha: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The paper's training losses for the decoder (encoder fixed).
+
+    content loss: || f(g(t)) - t ||^2 with t the AdaIN target (eq. 12);
+    style loss: sum over relu1_1..relu4_1 of || mu(phi(g(t))) - mu(phi(s)) ||^2 + same for sigma
+    (eq. 13). Returns (image g(t), content loss, style loss).
+    """
+    style_feats = net.encoder.features(style)
+    c_feat = net.encoder(content)
+    s_mean, s_std = calc_mean_std(style_feats[-1], net.eps)
+    t = adain_from_stats(c_feat, s_mean, s_std, alpha, net.eps)
+    image = net.decoder(t)
+    out_feats = net.encoder.features(image)
+    mse = nn.functional.mse_loss
+    loss_c = mse(out_feats[-1], t)
+    loss_s = image.new_zeros(())
+    for o, s in zip(out_feats, style_feats):
+        om, osd = calc_mean_std(o, net.eps)
+        sm, ssd = calc_mean_std(s, net.eps)
+        loss_s = loss_s + mse(om, sm) + mse(osd, ssd)
+    return image, loss_c, loss_s
+
+
+def load_reference(vgg_path: str, decoder_path: str, allow_pickle: bool = False) -> AdaINNet:
+    """The reference implementation's ``vgg_normalised.pth`` + ``decoder.pth`` (or a
+    ``decoder_iter_N.pth.tar`` from its trainer) as an AdaINNet of width 1."""
+    from ..checkpoints import find_state_dict, load_file, load_strict
+
+    net = AdaINNet(1.0)
+    vgg = find_state_dict(load_file(vgg_path, allow_pickle=allow_pickle), ("state_dict",), str(vgg_path))
+    vgg = {k: v for k, v in vgg.items() if k not in VGG_UNUSED_KEYS}
+    load_strict(net.encoder, vgg, f"{vgg_path} (VGG encoder up to relu4_1)")
+    dec = find_state_dict(load_file(decoder_path, allow_pickle=allow_pickle),
+                          ("state_dict", "decoder"), str(decoder_path))
+    load_strict(net.decoder, dec, f"{decoder_path} (decoder)")
+    return net.eval()

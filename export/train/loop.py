@@ -1,0 +1,86 @@
+"""The training loop every recipe shares: fixed seed, progress bar, periodic atomic
+checkpoints, resume, and a checkpoint on Ctrl-C so no progress is lost.
+
+A recipe gives a ``step_fn(step, gen) -> {loss name: float}`` that draws all of its
+randomness from ``gen`` (a torch.Generator saved in the checkpoint), so a resumed run
+continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import torch
+from tqdm import tqdm
+
+from ..checkpoints import CheckpointError, load_file, save_atomic
+
+log = logging.getLogger(__name__)
+
+StepFn = Callable[[int, torch.Generator], Dict[str, float]]
+
+
+def train(
+    *,
+    kind: str,
+    steps: int,
+    step_fn: StepFn,
+    parts: Dict[str, Any],
+    gen: torch.Generator,
+    state_path: Path,
+    every: int = 500,
+    resume: bool = False,
+    config: Dict | None = None,
+) -> List[Dict[str, float]]:
+    """Runs ``step_fn`` for steps [start, steps); returns the loss history (one entry per
+    step, including steps done before a resume). ``parts`` are what the checkpoint saves
+    and a resume restores: modules, optimizers, schedulers (anything with state_dict)."""
+    if steps < 1 or every < 1:
+        raise ValueError("steps and checkpoint interval must be >= 1")
+    start, history = 0, []
+    if resume and state_path.exists():
+        state = load_file(state_path)
+        if state.get("kind") != kind or state.get("config") != config:
+            raise CheckpointError(
+                f"{state_path} is from a different run (kind or settings differ): "
+                f"use another --out folder or the same settings"
+            )
+        for name, part in parts.items():
+            part.load_state_dict(state["parts"][name])
+        gen.set_state(state["gen"])
+        start, history = int(state["step"]), list(state["history"])
+        log.info("resuming %s at step %d", kind, start)
+
+    def save(step: int) -> None:
+        save_atomic(
+            {
+                "kind": kind,
+                "config": config,
+                "step": step,
+                "parts": {n: p.state_dict() for n, p in parts.items()},
+                "gen": gen.get_state(),
+                "history": history,
+            },
+            state_path,
+        )
+
+    step = start
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {kind}", unit="step")
+    try:
+        for step in bar:
+            losses = step_fn(step, gen)
+            history.append(losses)
+            if step % 50 == 0:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+            if (step + 1) % every == 0:
+                save(step + 1)
+    except KeyboardInterrupt:
+        save(len(history))
+        log.warning("interrupted: progress saved to %s (resume with --resume)", state_path)
+        raise
+    finally:
+        bar.close()
+    save(steps)
+    return history
