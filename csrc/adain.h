@@ -18,9 +18,9 @@
 //   t = alpha * (s_std * (x - c_mean) / c_std + s_mean) + (1 - alpha) * x = a * x + b
 //   a = alpha * s_std / c_std + (1 - alpha),  b = alpha * (s_mean - s_std * c_mean / c_std)
 // c_std == 0 (possible only with eps == 0) normalizes to 0: the row maps to s_mean.
-// The map is applied as a * (x - shift) + b with shift = the row's mean rounded to float:
-// x - shift is exact for values near the mean, so a channel with a large mean and a small
-// spread keeps its precision (a * x + b would cancel catastrophically in float).
+// The map is applied as a * (x - shift) + b with shift = the region's mean rounded to
+// float: x - shift is exact for values near the mean, so a channel with a large mean and a
+// small spread keeps its precision (a * x + b would cancel catastrophically in float).
 //
 // Style statistics have `srows` entries; row r uses entry r % srows, so srows == C shares
 // one style across the batch and srows == N*C gives each sample its own.
@@ -57,7 +57,7 @@ STYLERT_HD inline double std_from_moments(const Moments& m, bool unbiased, doubl
 }
 
 struct Affine {
-  float a, b;  // out = a * (x - shift) + b
+  float a, b, shift;  // out = a * (x - shift) + b
 };
 
 STYLERT_HD inline Affine fold_adain(double c_mean, double c_std, double s_mean, double s_std,
@@ -65,7 +65,7 @@ STYLERT_HD inline Affine fold_adain(double c_mean, double c_std, double s_mean, 
   double inv = c_std > 0.0 ? 1.0 / c_std : 0.0;
   double a = alpha * s_std * inv + (1.0 - alpha);
   double b = alpha * (s_mean + s_std * (shift - c_mean) * inv) + (1.0 - alpha) * shift;
-  return Affine{static_cast<float>(a), static_cast<float>(b)};
+  return Affine{static_cast<float>(a), static_cast<float>(b), shift};
 }
 
 // Moments from sums of d = x - k (k: a pivot, the row's first element) with total weight n.
@@ -77,9 +77,10 @@ STYLERT_HD inline Moments moments_from_sums(double k, double s1, double s2, doub
 
 // The affine map of one region; an empty region (weight 0) gets the identity, unused.
 STYLERT_HD inline Affine region_affine(const Moments& m, float s_mean, float s_std,
-                                       double alpha, bool unbiased, double eps, float shift) {
-  if (!(m.n > 0.0)) return Affine{1.0f, shift};
-  return fold_adain(m.mean, std_from_moments(m, unbiased, eps), s_mean, s_std, alpha, shift);
+                                       double alpha, bool unbiased, double eps) {
+  if (!(m.n > 0.0)) return Affine{1.0f, 0.0f, 0.0f};
+  return fold_adain(m.mean, std_from_moments(m, unbiased, eps), s_mean, s_std, alpha,
+                    static_cast<float>(m.mean));
 }
 
 struct StyleStats {

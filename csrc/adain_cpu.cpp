@@ -43,10 +43,9 @@ Moments row_moments(const T* x, int64_t len) {
   return moments_from_sums(k, s1, s2, static_cast<double>(len));
 }
 
-// Moments of the foreground (weights m) and background (weights 1 - m) in one pass;
-// returns the whole row's mean.
+// Moments of the foreground (weights m) and background (weights 1 - m) in one pass.
 template <typename T>
-double row_moments_masked(const T* x, const float* m, int64_t len, Moments* fg, Moments* bg) {
+void row_moments_masked(const T* x, const float* m, int64_t len, Moments* fg, Moments* bg) {
   const double k = to_float(x[0]);
   double s1 = 0.0, s2 = 0.0, w0 = 0.0, w1 = 0.0, w2 = 0.0;
 #pragma omp simd reduction(+ : s1, s2, w0, w1, w2)
@@ -61,23 +60,23 @@ double row_moments_masked(const T* x, const float* m, int64_t len, Moments* fg, 
   }
   *fg = moments_from_sums(k, w1, w2, w0);
   *bg = moments_from_sums(k, s1 - w1, s2 - w2, static_cast<double>(len) - w0);
-  return k + s1 / static_cast<double>(len);
 }
 
 template <typename T>
-void row_affine(const T* x, T* out, int64_t len, Affine t, float shift) {
+void row_affine(const T* x, T* out, int64_t len, Affine t) {
 #pragma omp simd
-  for (int64_t i = 0; i < len; ++i) out[i] = store_as<T>(t.a * (to_float(x[i]) - shift) + t.b);
+  for (int64_t i = 0; i < len; ++i) out[i] = store_as<T>(t.a * (to_float(x[i]) - t.shift) + t.b);
 }
 
+// Each region's map about its own mean (one shared shift would cancel badly when a small
+// region has a tiny spread), blended by the mask weight.
 template <typename T>
-void row_affine_masked(const T* x, T* out, const float* m, int64_t len, Affine fg, Affine bg,
-                       float shift) {
-  const float da = fg.a - bg.a, db = fg.b - bg.b;
+void row_affine_masked(const T* x, T* out, const float* m, int64_t len, Affine fg, Affine bg) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
-    float w = m[i];
-    out[i] = store_as<T>((bg.a + w * da) * (to_float(x[i]) - shift) + (bg.b + w * db));
+    const float v = to_float(x[i]), w = m[i];
+    const float f = fg.a * (v - fg.shift) + fg.b, b = bg.a * (v - bg.shift) + bg.b;
+    out[i] = store_as<T>(w * f + (1.0f - w) * b);  // exact for w = 0 or 1
   }
 }
 
@@ -101,10 +100,9 @@ void adain_t(const T* x, T* out, int64_t rows, int64_t len, StyleStats s, double
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * len;
     int64_t si = r % s.rows;
-    Moments m = row_moments(xr, len);
-    const float shift = static_cast<float>(m.mean);
-    Affine t = region_affine(m, s.mean[si], s.std[si], alpha, unbiased, eps, shift);
-    row_affine(xr, out + r * len, len, t, shift);
+    Affine t = region_affine(row_moments(xr, len), s.mean[si], s.std[si], alpha, unbiased,
+                             eps);
+    row_affine(xr, out + r * len, len, t);
   }
 }
 
@@ -119,12 +117,12 @@ void adain_masked_t(const T* x, T* out, int64_t rows, int64_t len, const float* 
     const T* xr = x + r * len;
     const float* m = mask + (r / per_mask) * len;
     Moments mf, mb;
-    const float shift = static_cast<float>(row_moments_masked(xr, m, len, &mf, &mb));
+    row_moments_masked(xr, m, len, &mf, &mb);
     Affine tf = region_affine(mf, fg.mean[r % fg.rows], fg.std[r % fg.rows], alpha,
-                              unbiased, eps, shift);
+                              unbiased, eps);
     Affine tb = region_affine(mb, bg.mean[r % bg.rows], bg.std[r % bg.rows], alpha,
-                              unbiased, eps, shift);
-    row_affine_masked(xr, out + r * len, m, len, tf, tb, shift);
+                              unbiased, eps);
+    row_affine_masked(xr, out + r * len, m, len, tf, tb);
   }
 }
 

@@ -68,20 +68,18 @@ template <typename T>
 __global__ void adain_kernel(const T* x, T* out, int64_t len, StyleStats s, double alpha,
                              bool unbiased, double eps) {
   __shared__ Affine t;
-  __shared__ float shift;
   const int64_t r = blockIdx.x;
   const T* xr = x + r * len;
   Moments m = row_moments(xr, len);
   if (threadIdx.x == 0) {
     int64_t si = r % s.rows;
-    shift = static_cast<float>(m.mean);
-    t = region_affine(m, s.mean[si], s.std[si], alpha, unbiased, eps, shift);
+    t = region_affine(m, s.mean[si], s.std[si], alpha, unbiased, eps);
   }
   __syncthreads();
   const Affine tt = t;
-  const float sh = shift;
   T* o = out + r * len;
-  for (int64_t i = threadIdx.x; i < len; i += kThreads) st(o, i, tt.a * (ld(xr, i) - sh) + tt.b);
+  for (int64_t i = threadIdx.x; i < len; i += kThreads)
+    st(o, i, tt.a * (ld(xr, i) - tt.shift) + tt.b);
 }
 
 template <typename T>
@@ -89,7 +87,6 @@ __global__ void adain_masked_kernel(const T* x, T* out, int64_t len, const float
                                     int64_t per_mask, StyleStats fg, StyleStats bg,
                                     double alpha, bool unbiased, double eps) {
   __shared__ Affine t[2];
-  __shared__ float shift;
   const int64_t r = blockIdx.x;
   const T* xr = x + r * len;
   const float* m = mask + (r / per_mask) * len;
@@ -107,18 +104,16 @@ __global__ void adain_masked_kernel(const T* x, T* out, int64_t len, const float
   if (threadIdx.x == 0) {
     Moments mf = moments_from_sums(k, s[3], s[4], s[2]);
     Moments mb = moments_from_sums(k, s[0] - s[3], s[1] - s[4], static_cast<double>(len) - s[2]);
-    shift = static_cast<float>(k + s[0] / static_cast<double>(len));
-    t[0] = region_affine(mf, fg.mean[r % fg.rows], fg.std[r % fg.rows], alpha, unbiased, eps,
-                         shift);
-    t[1] = region_affine(mb, bg.mean[r % bg.rows], bg.std[r % bg.rows], alpha, unbiased, eps,
-                         shift);
+    t[0] = region_affine(mf, fg.mean[r % fg.rows], fg.std[r % fg.rows], alpha, unbiased, eps);
+    t[1] = region_affine(mb, bg.mean[r % bg.rows], bg.std[r % bg.rows], alpha, unbiased, eps);
   }
   __syncthreads();
-  const float da = t[0].a - t[1].a, db = t[0].b - t[1].b, a = t[1].a, b = t[1].b, sh = shift;
+  const Affine tf = t[0], tb = t[1];
   T* o = out + r * len;
   for (int64_t i = threadIdx.x; i < len; i += kThreads) {
-    float w = m[i];
-    st(o, i, (a + w * da) * (ld(xr, i) - sh) + (b + w * db));
+    const float v = ld(xr, i), w = m[i];
+    const float f = tf.a * (v - tf.shift) + tf.b, b = tb.a * (v - tb.shift) + tb.b;
+    st(o, i, w * f + (1.0f - w) * b);  // exact for w = 0 or 1
   }
 }
 

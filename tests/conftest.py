@@ -1,6 +1,15 @@
+import os
+
 import pytest
+from hypothesis import settings
 
 from stylert import adain
+
+# CI runs the same hypothesis examples every time (a red CI must be reproducible);
+# local runs explore new random examples.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config, items):
