@@ -67,27 +67,54 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    """A number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def _positive_ints(text: str) -> List[int]:
     """'256,128' -> [256, 128]."""
     return [_positive_int(v) for v in text.split(",")]
 
 
-def cmd_train_ae(args: argparse.Namespace) -> int:
-    recipe = _export_module("train.ae")
+# What each `stylert train MODEL` prints when done, from the recipe's metrics.
+TRAIN_SUMMARY = {
+    "ae": lambda m: f"held-out MSE: autoencoder {m['test_mse_ae']:.4f}, PCA {m['test_mse_pca']:.4f}",
+    "adain": lambda m: f"held-out: colour statistics moved {m['colour_distance_moved']:.2f} of the way "
+                       f"to the style, edge correlation with the content {m['edge_correlation']:.2f}",
+}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    recipe = _export_module(f"train.{args.model}")
     errors = _export_module("checkpoints")
+    common = {"out", "steps", "seed", "every", "resume"}
+    options = {k: v for k, v in vars(args).items() if k in common | set(args.recipe_options)}
+    options["out"] = Path(args.out)
     try:
-        metrics = recipe.run(
-            Path(args.out), steps=args.steps, batch=args.batch, lr=args.lr, latent=args.latent,
-            hidden=args.hidden, seed=args.seed, every=args.every, resume=args.resume,
-            command="stylert " + " ".join(args.argv),
-        )
+        metrics = recipe.run(command="stylert " + " ".join(args.argv), **options)
     except errors.CheckpointError as e:
         raise UserError(str(e)) from None
-    print(
-        f"held-out MSE: autoencoder {metrics['test_mse_ae']:.4f}, PCA {metrics['test_mse_pca']:.4f} "
-        f"(latent {args.latent}); wrote {args.out}/ae.pt, ae.md, ae.png"
-    )
+    print(f"{TRAIN_SUMMARY[args.model](metrics)}; wrote {args.out}/{args.model}.pt, .md, .png")
     return 0
+
+
+def _train_parser(tsub, name: str, help: str, steps: int, every: int, options) -> None:
+    t = tsub.add_parser(name, help=help)
+    t.add_argument("--out", default=f"runs/{name}", help=f"output folder (default: runs/{name})")
+    t.add_argument("--steps", type=_positive_int, default=steps)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--every", type=_positive_int, default=every, help="checkpoint every N steps")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    for flag, kwargs in options:
+        t.add_argument(flag, **kwargs)
+    t.set_defaults(func=cmd_train, recipe_options=[f.lstrip("-").replace("-", "_") for f, _ in options])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,17 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model with the project's recipe (needs torch)")
     tsub = train.add_subparsers(dest="model", metavar="MODEL", required=True)
-    ae = tsub.add_parser("ae", help="the MLP autoencoder on scikit-learn's digits")
-    ae.add_argument("--out", default="runs/ae", help="output folder (default: runs/ae)")
-    ae.add_argument("--steps", type=_positive_int, default=6000)
-    ae.add_argument("--batch", type=_positive_int, default=128)
-    ae.add_argument("--lr", type=float, default=2e-3)
-    ae.add_argument("--latent", type=_positive_int, default=2, help="latent size (2 draws the manifold)")
-    ae.add_argument("--hidden", type=_positive_ints, default=[256, 128], help="hidden sizes, e.g. 256,128")
-    ae.add_argument("--seed", type=int, default=0)
-    ae.add_argument("--every", type=_positive_int, default=1000, help="checkpoint every N steps")
-    ae.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    ae.set_defaults(func=cmd_train_ae)
+    _train_parser(tsub, "ae", "the MLP autoencoder on scikit-learn's digits", 6000, 1000, [
+        ("--batch", dict(type=_positive_int, default=128)),
+        ("--lr", dict(type=float, default=2e-3)),
+        ("--latent", dict(type=_positive_int, default=2, help="latent size (2 draws the manifold)")),
+        ("--hidden", dict(type=_positive_ints, default=[256, 128], help="hidden sizes, e.g. 256,128")),
+    ])
+    _train_parser(tsub, "adain", "the AdaIN decoder on the bundled photographs", 6000, 250, [
+        ("--width", dict(type=_fraction, default=0.25, help="channel width multiplier (1 = VGG-19)")),
+        ("--size", dict(type=_positive_int, default=128, help="training crop size")),
+        ("--batch", dict(type=_positive_int, default=4)),
+        ("--lr", dict(type=float, default=5e-4)),
+        ("--style-weight", dict(type=float, default=10.0)),
+        ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
+    ])
     return p
 
 

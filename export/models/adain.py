@@ -135,15 +135,22 @@ def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor,
     return image, loss_c, loss_s
 
 
-def load_reference(vgg_path: str, decoder_path: str, allow_pickle: bool = False) -> AdaINNet:
+def load_reference_encoder(net: AdaINNet, vgg_path, allow_pickle: bool = False) -> None:
+    """Loads the reference ``vgg_normalised.pth`` into ``net.encoder`` (width 1)."""
+    from ..checkpoints import find_state_dict, load_file, load_strict
+
+    vgg = find_state_dict(load_file(vgg_path, allow_pickle=allow_pickle), ("state_dict",), str(vgg_path))
+    vgg = {k: v for k, v in vgg.items() if k not in VGG_UNUSED_KEYS}
+    load_strict(net.encoder, vgg, f"{vgg_path} (VGG encoder up to relu4_1)")
+
+
+def load_reference(vgg_path, decoder_path, allow_pickle: bool = False) -> AdaINNet:
     """The reference implementation's ``vgg_normalised.pth`` + ``decoder.pth`` (or a
     ``decoder_iter_N.pth.tar`` from its trainer) as an AdaINNet of width 1."""
     from ..checkpoints import find_state_dict, load_file, load_strict
 
     net = AdaINNet(1.0)
-    vgg = find_state_dict(load_file(vgg_path, allow_pickle=allow_pickle), ("state_dict",), str(vgg_path))
-    vgg = {k: v for k, v in vgg.items() if k not in VGG_UNUSED_KEYS}
-    load_strict(net.encoder, vgg, f"{vgg_path} (VGG encoder up to relu4_1)")
+    load_reference_encoder(net, vgg_path, allow_pickle)
     dec = find_state_dict(load_file(decoder_path, allow_pickle=allow_pickle),
                           ("state_dict", "decoder"), str(decoder_path))
     load_strict(net.decoder, dec, f"{decoder_path} (decoder)")

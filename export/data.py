@@ -1,0 +1,52 @@
+"""Training images that install with the project's dependencies (no downloads).
+
+scikit-image and scikit-learn ship a handful of colour photographs; the AdaIN recipe
+draws random crops from them for both content and style.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+# Name -> loader; all RGB uint8 files inside the installed packages.
+SKIMAGE_COLOUR = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+                  "immunohistochemistry", "colorwheel", "retina"]
+
+
+def photos() -> Dict[str, np.ndarray]:
+    """Name -> HxWx3 uint8 RGB image."""
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    out = {name: getattr(skimage.data, name)() for name in SKIMAGE_COLOUR}
+    samples = load_sample_images()
+    for path, img in zip(samples.filenames, samples.images):
+        out[path.rsplit("/", 1)[-1].split(".")[0]] = img
+    return {k: np.ascontiguousarray(v[..., :3]) for k, v in out.items()}
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> 1x3xHxW float in [0, 1]."""
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+
+
+def random_crops(pool: List[torch.Tensor], n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """n crops of random images, random scale (a square of 1/4 to all of the shorter
+    side), random horizontal flip, resized to size x size."""
+    crops = []
+    for _ in range(n):
+        img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
+        h, w = img.shape[2:]
+        side = int(torch.randint(max(size, min(h, w) // 4), min(h, w) + 1, (1,), generator=gen))
+        y = int(torch.randint(h - side + 1, (1,), generator=gen))
+        x = int(torch.randint(w - side + 1, (1,), generator=gen))
+        crop = F.interpolate(img[:, :, y:y + side, x:x + side], size=(size, size), mode="bilinear",
+                             align_corners=False, antialias=True)
+        if bool(torch.rand((), generator=gen) < 0.5):
+            crop = crop.flip(3)
+        crops.append(crop)
+    return torch.cat(crops).clamp(0, 1)
