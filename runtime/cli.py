@@ -86,6 +86,8 @@ def _positive_ints(text: str) -> List[int]:
 # What each `stylert train MODEL` prints when done, from the recipe's metrics.
 TRAIN_SUMMARY = {
     "ae": lambda m: f"held-out MSE: autoencoder {m['test_mse_ae']:.4f}, PCA {m['test_mse_pca']:.4f}",
+    "stylegan": lambda m: f"SWD to held-out digits: trained {m['swd_trained']:.1f}, "
+                          f"untrained {m['swd_untrained']:.1f}, real {m['swd_real_vs_real']:.1f}",
     "adain": lambda m: f"held-out: colour statistics moved {m['colour_distance_moved']:.2f} of the way "
                        f"to the style, edge correlation with the content {m['edge_correlation']:.2f}",
 }
@@ -99,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options["out"] = Path(args.out)
     try:
         metrics = recipe.run(command="stylert " + " ".join(args.argv), **options)
-    except errors.CheckpointError as e:
+    except (errors.CheckpointError, ValueError) as e:  # bad checkpoint or model settings
         raise UserError(str(e)) from None
     print(f"{TRAIN_SUMMARY[args.model](metrics)}; wrote {args.out}/{args.model}.pt, .md, .png")
     return 0
@@ -142,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
         ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
+    ])
+    _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
+        ("--size", dict(type=_positive_int, default=32, help="output resolution (power of two)")),
+        ("--channels", dict(type=_positive_ints, default=[64, 64, 32, 16], help="channels per block, 4x4 first")),
+        ("--style-dim", dict(type=_positive_int, default=64)),
+        ("--n-mlp", dict(type=_positive_int, default=8, help="mapping network depth")),
+        ("--batch", dict(type=_positive_int, default=16)),
+        ("--lr", dict(type=float, default=1e-3)),
     ])
     return p
 
