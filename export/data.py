@@ -1,18 +1,34 @@
-"""Training images that install with the project's dependencies (no downloads).
+"""Training data that installs with the project's dependencies (no downloads).
 
-scikit-image and scikit-learn ship a handful of colour photographs; the AdaIN recipe
-draws random crops from them for both content and style.
+scikit-learn ships the 8x8 digits (the autoencoder's and StyleGAN's data); scikit-image
+and scikit-learn ship a handful of colour photographs, from which the AdaIN recipe draws
+random crops for both content and style.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-# Name -> loader; all RGB uint8 files inside the installed packages.
+HELD_OUT = 0.2  # share of the digits kept out of training
+
+
+def digits(seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train x, train labels, test x, test labels); x is (n, 64) float32 in [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(len(x) * (1 - HELD_OUT))
+    tr, te = order[:cut], order[cut:]
+    return x[tr], d.target[tr], x[te], d.target[te]
+
+
+# Colour photographs inside scikit-image (RGB uint8).
 SKIMAGE_COLOUR = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
                   "immunohistochemistry", "colorwheel", "retina"]
 
@@ -26,7 +42,7 @@ def photos() -> Dict[str, np.ndarray]:
     samples = load_sample_images()
     for path, img in zip(samples.filenames, samples.images):
         out[path.rsplit("/", 1)[-1].split(".")[0]] = img
-    return {k: np.ascontiguousarray(v[..., :3]) for k, v in out.items()}
+    return {k: np.array(v[..., :3]) for k, v in out.items()}  # writeable copies
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -113,7 +113,7 @@ def _train_parser(tsub, name: str, help: str, steps: int, every: int, options) -
     t.add_argument("--steps", type=_positive_int, default=steps)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--every", type=_positive_int, default=every, help="checkpoint every N steps")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    t.add_argument("--resume", action="store_true", help=f"continue from OUT/{name}.train.pt")
     for flag, kwargs in options:
         t.add_argument(flag, **kwargs)
     t.set_defaults(func=cmd_train, recipe_options=[f.lstrip("-").replace("-", "_") for f, _ in options])

@@ -45,7 +45,7 @@ def test_train_ae_writes_model_card_and_picture(tmp_path, capsys):
     out = tmp_path / "ae"
     assert main(["train", "ae", "--out", str(out), "--steps", "30", "--hidden", "16"]) == 0
     assert "held-out MSE" in capsys.readouterr().out
-    assert {p.name for p in out.iterdir()} == {"ae.pt", "ae.md", "ae.png", "train_state.pt"}
+    assert {p.name for p in out.iterdir()} == {"ae.pt", "ae.md", "ae.png", "ae.train.pt"}
     assert f"stylert train ae --out {out} --steps 30 --hidden 16" in (out / "ae.md").read_text()
     # Resuming with other settings is a user error: one line, exit 2.
     assert main(["train", "ae", "--out", str(out), "--steps", "40", "--hidden", "16", "--resume"]) == 2

@@ -11,6 +11,7 @@ from stylert.export import checkpoints  # noqa: E402
 from stylert.export.checkpoints import CheckpointError, load_file, load_strict, save_atomic  # noqa: E402
 from stylert.export.models import DEFAULTS, AdaINNet, AutoEncoder, load, load_reference  # noqa: E402
 from stylert.export.models.adain import adain_losses  # noqa: E402
+from stylert.export.data import digits  # noqa: E402
 from stylert.export.train import ae as ae_recipe  # noqa: E402
 from stylert.export.train.loop import train  # noqa: E402
 
@@ -27,7 +28,7 @@ def test_autoencoder_shapes():
 
 def test_bundled_autoencoder_beats_pca_on_held_out_digits():
     model = load("ae")
-    train_x, _, test_x, _ = ae_recipe.digits(0)  # the split the default was trained on
+    train_x, _, test_x, _ = digits(0)  # the split the default was trained on
     latent = model.config["latent"]
     ae_err, pca_err = ae_recipe.ae_mse(model, test_x), ae_recipe.pca_mse(train_x, test_x, latent)
     assert ae_err < 0.8 * pca_err, (ae_err, pca_err)
@@ -36,7 +37,7 @@ def test_bundled_autoencoder_beats_pca_on_held_out_digits():
 def test_autoencoder_training_reduces_loss_and_is_deterministic(tmp_path):
     torch.manual_seed(0)
     untrained = AutoEncoder(hidden=[32, 16])
-    _, _, test_x, _ = ae_recipe.digits(0)
+    _, _, test_x, _ = digits(0)
     before = ae_recipe.ae_mse(untrained, test_x)
     runs = []
     for name in ("a", "b"):
@@ -52,7 +53,7 @@ def test_autoencoder_training_reduces_loss_and_is_deterministic(tmp_path):
 # --------------------------------------------------------------------------- training loop
 
 
-def _toy_run(state_path, steps=40, interrupt_at=None, resume=False):
+def _toy_run(out, steps=40, interrupt_at=None, resume=False):
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
@@ -70,16 +71,16 @@ def _toy_run(state_path, steps=40, interrupt_at=None, resume=False):
         return {"loss": float(loss)}
 
     history = train(kind="toy", steps=steps, step_fn=step_fn, parts={"model": model, "opt": opt},
-                    gen=gen, state_path=state_path, every=7, resume=resume, config={"lr": 0.05})
+                    gen=gen, out=out, every=7, resume=resume, config={"lr": 0.05})
     return model, history
 
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path):
-    full, full_history = _toy_run(tmp_path / "full.pt")
+    full, full_history = _toy_run(tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        _toy_run(tmp_path / "part.pt", interrupt_at=23)
-    assert torch.load(tmp_path / "part.pt", weights_only=True)["step"] == 23
-    resumed, history = _toy_run(tmp_path / "part.pt", resume=True)
+        _toy_run(tmp_path / "part", interrupt_at=23)
+    assert torch.load(tmp_path / "part" / "toy.train.pt", weights_only=True)["step"] == 23
+    resumed, history = _toy_run(tmp_path / "part", resume=True)
     assert len(history) == 40
     assert history[-1]["loss"] < history[0]["loss"] / 4
     for a, b in zip(full.parameters(), resumed.parameters()):
@@ -88,12 +89,12 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path):
 
 
 def test_resume_refuses_a_different_run(tmp_path):
-    _toy_run(tmp_path / "s.pt", steps=5)
-    state = torch.load(tmp_path / "s.pt", weights_only=True)
+    _toy_run(tmp_path, steps=5)
+    state = torch.load(tmp_path / "toy.train.pt", weights_only=True)
     state["config"] = {"lr": 1.0}
-    torch.save(state, tmp_path / "s.pt")
+    torch.save(state, tmp_path / "toy.train.pt")
     with pytest.raises(CheckpointError, match="different run"):
-        _toy_run(tmp_path / "s.pt", steps=5, resume=True)
+        _toy_run(tmp_path, steps=5, resume=True)
 
 
 # --------------------------------------------------------------------------- checkpoints

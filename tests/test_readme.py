@@ -1,4 +1,5 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written (```python blocks; ```py blocks are
+illustrations that need the user's own files)."""
 
 import re
 from pathlib import Path

@@ -148,7 +148,7 @@ def test_a_few_training_steps_run_and_write_the_default_files(tmp_path):
     from stylert.export.train import stylegan as recipe
 
     m = recipe.run(tmp_path, steps=4, size=16, channels=(16, 16, 8), style_dim=16, n_mlp=2, batch=4, every=2)
-    assert {p.name for p in tmp_path.iterdir()} == {"stylegan.pt", "stylegan.md", "stylegan.png", "train_state.pt"}
+    assert {p.name for p in tmp_path.iterdir()} == {"stylegan.pt", "stylegan.md", "stylegan.png", "stylegan.train.pt"}
     assert m["swd_real_vs_real"] < m["swd_untrained"]
     model = load("stylegan", tmp_path / "stylegan.pt")
     assert model.size == 16 and float(model.w_avg.abs().sum()) > 0  # EMA of w travelled with it

@@ -36,21 +36,23 @@ def colour_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def edge_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Pearson correlation of the Sobel gradient magnitudes of two images' luminance."""
+    """Pearson correlation of the Sobel gradient magnitudes of two images' luminance
+    (over their common top-left region)."""
     import cv2
 
     def grad(t):
         g = t[0].mean(0).numpy().astype(np.float32)
         return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)).ravel()
 
-    ga, gb = grad(a), grad(b[..., : a.shape[2], : a.shape[3]])
+    h, w = min(a.shape[2], b.shape[2]), min(a.shape[3], b.shape[3])
+    ga, gb = grad(a[..., :h, :w]), grad(b[..., :h, :w])
     return float(np.corrcoef(ga, gb)[0, 1])
 
 
 def evaluate(net: AdaINNet, side: int = 256) -> Dict[str, float]:
     """Colour statistics moved towards the style, and content edges kept (held-out contents)."""
     imgs = photos()
-    moved, edges = [], []
+    moved, edges, floor = [], [], []
     with torch.no_grad():
         for c in EVAL_CONTENTS:
             content = _resize(to_tensor(imgs[c]), side)
@@ -59,8 +61,10 @@ def evaluate(net: AdaINNet, side: int = 256) -> Dict[str, float]:
                 out = net.stylize(content, style).clamp(0, 1)[..., : content.shape[2], : content.shape[3]]
                 moved.append(1 - colour_distance(out, style) / colour_distance(content, style))
                 edges.append(edge_correlation(out, content))
+                floor.append(edge_correlation(style, content))
     return {"colour_distance_moved": float(np.mean(moved)), "edge_correlation": float(np.mean(edges)),
-            "colour_distance_moved_min": float(np.min(moved)), "edge_correlation_min": float(np.min(edges))}
+            "colour_distance_moved_min": float(np.min(moved)), "edge_correlation_min": float(np.min(edges)),
+            "edge_correlation_style_vs_content": float(np.mean(floor))}
 
 
 def _resize(t: torch.Tensor, side: int) -> torch.Tensor:
@@ -108,7 +112,7 @@ def init_random_encoder(encoder: torch.nn.Module) -> None:
 def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, batch: int = 4,
         lr: float = 5e-4, style_weight: float = 10.0, seed: int = 0, every: int = 250,
         resume: bool = False, vgg: Optional[str] = None, command: str = "") -> Dict[str, float]:
-    """Trains the decoder; writes adain.pt, adain.md, adain.png and train_state.pt in ``out``."""
+    """Trains the decoder; writes adain.pt, adain.md, adain.png and adain.train.pt in ``out``."""
     torch.manual_seed(seed)
     net = AdaINNet(1.0 if vgg else width)  # without --vgg: a random encoder from the seed
     if vgg:
@@ -138,7 +142,7 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     t0 = time.perf_counter()
     # The random encoder is part of the model: keep it in the state so a resume is exact.
     history = train(kind="adain", steps=steps, step_fn=step_fn, parts={"net": net, "opt": opt, "sched": sched},
-                    gen=gen, state_path=Path(out) / "train_state.pt", every=every, resume=resume,
+                    gen=gen, out=Path(out), every=every, resume=resume,
                     config=config)
     net.eval()
     metrics = evaluate(net)
@@ -166,15 +170,17 @@ def write_card(out: Path, m: Dict[str, float], config: Dict, command: str) -> Pa
 - Made with: `{command}`
 
 Why a random encoder: pretrained VGG-19 weights cannot be downloaded here. The official
-network and its checkpoints still load (`--vgg/--decoder`); this default shows the
-pipeline end to end and is fast (width 0.25: 1/16 of VGG's compute).
+network and its checkpoints still load (`load_reference(vgg, decoder)`; `stylert train
+adain --vgg vgg_normalised.pth` trains a decoder for it); this default shows the pipeline
+end to end and is fast (width 0.25: 1/16 of VGG's compute).
 
 Held-out checks (contents {', '.join(EVAL_CONTENTS)} x styles {', '.join(EVAL_STYLES)}, shorter side 256):
 
 | metric | mean | worst |
 |---|---:|---:|
 | colour statistics moved towards the style (1 - d(out, style) / d(content, style), d = RGB mean+std distance) | {m['colour_distance_moved']:.2f} | {m['colour_distance_moved_min']:.2f} |
-| structure kept (correlation of Sobel edge magnitudes, output vs content) | {m['edge_correlation']:.2f} | {m['edge_correlation_min']:.2f} |
+| structure kept (correlation of Sobel edge magnitudes, output vs content; 1 = same edges) | {m['edge_correlation']:.2f} | {m['edge_correlation_min']:.2f} |
+| for scale: the same correlation between the style image itself and the content | {m['edge_correlation_style_vs_content']:.2f} | |
 
 Final training losses (mean of the last 50 steps): content {m['final_content_loss']:.4f}, style {m['final_style_loss']:.4f}.
 Picture: `adain.png` (top row: styles; left column: contents).

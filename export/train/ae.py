@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..checkpoints import save_atomic, stylert_checkpoint
+from ..data import HELD_OUT, digits
 from ..models.ae import AutoEncoder
 from .loop import train
-
-HELD_OUT = 0.2
-
-
-def digits(seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train x, train labels, test x, test labels); x is (n, 64) float32 in [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.data / 16.0).astype(np.float32)
-    order = np.random.default_rng(seed).permutation(len(x))
-    cut = int(len(x) * (1 - HELD_OUT))
-    tr, te = order[:cut], order[cut:]
-    return x[tr], d.target[tr], x[te], d.target[te]
-
 
 def pca_mse(train_x: np.ndarray, test_x: np.ndarray, k: int) -> float:
     """Held-out MSE per pixel of PCA with k components fitted on the training set."""
@@ -98,7 +84,7 @@ def run(out: Path, *, steps: int = 6000, batch: int = 128, lr: float = 2e-3, lat
         hidden: Sequence[int] = (256, 128), seed: int = 0, every: int = 1000,
         resume: bool = False, command: str = "") -> Dict[str, float]:
     """Trains and writes into ``out``: ae.pt (the model), ae.md (its card), ae.png (the
-    manifold picture) and train_state.pt (for --resume). Returns the metrics."""
+    manifold picture) and ae.train.pt (for --resume). Returns the metrics."""
     torch.manual_seed(seed)
     train_x, _, test_x, test_y = digits(seed)
     model = AutoEncoder(in_dim=train_x.shape[1], hidden=hidden, latent=latent)
@@ -118,7 +104,7 @@ def run(out: Path, *, steps: int = 6000, batch: int = 128, lr: float = 2e-3, lat
 
     config = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, **model.config}
     t0 = time.perf_counter()
-    train(kind="ae", steps=steps, step_fn=step_fn, parts={"model": model, "opt": opt, "sched": sched}, gen=gen, state_path=Path(out) / "train_state.pt", every=every,
+    train(kind="ae", steps=steps, step_fn=step_fn, parts={"model": model, "opt": opt, "sched": sched}, gen=gen, out=Path(out), every=every,
           resume=resume, config=config)
     model.eval()
     metrics = {

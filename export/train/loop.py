@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 StepFn = Callable[[int, torch.Generator], Dict[str, float]]
 
 
+def state_file(out: Path, kind: str) -> Path:
+    """Where a run of ``kind`` in folder ``out`` keeps its training state (for --resume)."""
+    return Path(out) / f"{kind}.train.pt"
+
+
 def train(
     *,
     kind: str,
@@ -29,14 +34,16 @@ def train(
     step_fn: StepFn,
     parts: Dict[str, Any],
     gen: torch.Generator,
-    state_path: Path,
+    out: Path,
     every: int = 500,
     resume: bool = False,
     config: Dict | None = None,
 ) -> List[Dict[str, float]]:
     """Runs ``step_fn`` for steps [start, steps); returns the loss history (one entry per
     step, including steps done before a resume). ``parts`` are what the checkpoint saves
-    and a resume restores: modules, optimizers, schedulers (anything with state_dict)."""
+    and a resume restores: modules, optimizers, schedulers (anything with state_dict).
+    The training state lives in ``out/KIND.train.pt``."""
+    state_path = state_file(out, kind)
     if steps < 1 or every < 1:
         raise ValueError("steps and checkpoint interval must be >= 1")
     start, history = 0, []

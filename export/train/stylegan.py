@@ -22,20 +22,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..checkpoints import save_atomic, stylert_checkpoint
+from ..data import digits
 from ..models.stylegan import StyleGAN
 from .loop import train
 
 
 def digits_images(size: int = 32, seed: int = 0):
-    """(train, held-out) N x 3 x size x size in [-1, 1] from the 8x8 digits."""
-    from sklearn.datasets import load_digits
+    """(train, held-out) N x 3 x size x size in [-1, 1]: the digits split of data.digits,
+    upscaled bicubically."""
 
-    x = torch.from_numpy(load_digits().images / 16.0).float()[:, None]
-    x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
-    x = (x * 2 - 1).expand(-1, 3, -1, -1).contiguous()
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    cut = int(len(x) * 0.8)
-    return x[order[:cut]], x[order[cut:]]
+    def images(flat):
+        x = torch.from_numpy(flat).reshape(-1, 1, 8, 8)
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+        return (x * 2 - 1).expand(-1, 3, -1, -1).contiguous()
+
+    train_x, _, test_x, _ = digits(seed)
+    return images(train_x), images(test_x)
 
 
 class Discriminator(nn.Module):
@@ -116,7 +118,7 @@ def generate(gen: StyleGAN, n: int, seed: int, truncation: float = 1.0) -> torch
 def run(out: Path, *, steps: int = 5000, size: int = 32, channels: Sequence[int] = (64, 64, 32, 16),
         style_dim: int = 64, n_mlp: int = 8, batch: int = 16, lr: float = 1e-3, seed: int = 0,
         every: int = 250, resume: bool = False, command: str = "") -> Dict[str, float]:
-    """Trains; writes stylegan.pt (EMA weights + w_avg), stylegan.md, stylegan.png, train_state.pt."""
+    """Trains; writes stylegan.pt (EMA weights + w_avg), stylegan.md, stylegan.png, stylegan.train.pt."""
     torch.manual_seed(seed)
     gen = StyleGAN(size, channels=channels, style_dim=style_dim, n_mlp=n_mlp)
     untrained = copy.deepcopy(gen).eval()
@@ -129,8 +131,7 @@ def run(out: Path, *, steps: int = 5000, size: int = 32, channels: Sequence[int]
     rng = torch.Generator().manual_seed(seed)
 
     def step_fn(step: int, g: torch.Generator) -> Dict[str, float]:
-        real = real_all[torch.randint(len(real_all), (batch,), generator=g)]
-        real = torch.where(torch.rand(batch, 1, 1, 1, generator=g) < 0.5, real, real.flip(3))
+        real = real_all[torch.randint(len(real_all), (batch,), generator=g)]  # no flips: digits
         # critic
         with torch.no_grad():
             ws = sample_ws(gen, batch, g)
@@ -157,7 +158,7 @@ def run(out: Path, *, steps: int = 5000, size: int = 32, channels: Sequence[int]
     t0 = time.perf_counter()
     train(kind="stylegan", steps=steps, step_fn=step_fn,
           parts={"gen": gen, "ema": ema, "disc": disc, "opt_g": opt_g, "opt_d": opt_d},
-          gen=rng, state_path=Path(out) / "train_state.pt", every=every, resume=resume, config=config)
+          gen=rng, out=Path(out), every=every, resume=resume, config=config)
     n = len(held_out)
     metrics = {
         "swd_trained": sliced_wasserstein(held_out, generate(ema, n, seed + 1)),
@@ -193,7 +194,7 @@ def write_card(out: Path, m: Dict[str, float], config: Dict, command: str) -> Pa
 
 - Generator: StyleGAN v1 at {config['size']}x{config['size']}, channels {config['channels']}, style_dim {config['style_dim']}, {config['n_mlp']}-layer mapping; the shipped weights are the exponential moving average (decay 0.999), with the tracked w_avg for truncation
 - Critic: ProGAN-style, minibatch stddev; WGAN-GP (lambda 10, drift 0.001), Adam lr {config['lr']} betas (0, 0.99), mapping at 1/100 lr, style mixing on 90% of batches
-- Data: scikit-learn's bundled digits (1797 8x8 images) upscaled bicubically to {config['size']}x{config['size']}, 80% for training (seed {config['seed']}), horizontal flips
+- Data: scikit-learn's bundled digits (1797 8x8 images) upscaled bicubically to {config['size']}x{config['size']}, 80% for training (seed {config['seed']})
 - Training: batch {config['batch']}, {config['steps']} steps, seed {config['seed']}; {m['wall_seconds_this_run'] / 60:.0f} min on the machine that trained it (2-core CPU)
 - Made with: `{command}`
 

@@ -1,0 +1,66 @@
+"""The bundled defaults: they load, pass the objective checks their cards report, and
+reproduce the committed pictures."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+cv2 = pytest.importorskip("cv2")
+
+from stylert.export.models import DEFAULTS, load  # noqa: E402
+
+KINDS = [k for k in ("ae", "adain", "stylegan") if (DEFAULTS / f"{k}.pt").exists()]
+
+
+def test_every_default_is_bundled_with_card_and_picture():
+    assert KINDS == ["ae", "adain", "stylegan"]
+    for kind in KINDS:
+        assert (DEFAULTS / f"{kind}.md").stat().st_size > 200
+        assert (DEFAULTS / f"{kind}.png").stat().st_size > 1000
+    total = sum(p.stat().st_size for p in DEFAULTS.glob("*.pt"))
+    assert total < 20 * 2**20  # the bundled weights stay small
+
+
+def _same_picture(made: np.ndarray, committed: Path):
+    ref = cv2.imread(str(committed))
+    assert made.shape == ref.shape
+    # Identical on the machine that trained it; allow for float differences elsewhere.
+    assert np.abs(made.astype(np.int16) - ref).mean() < 1.0
+
+
+def test_ae_default_picture():
+    from stylert.export.data import digits
+    from stylert.export.train import ae
+
+    _, _, test_x, test_y = digits(0)
+    _same_picture(ae.manifold_picture(load("ae"), test_x, test_y), DEFAULTS / "ae.png")
+
+
+@pytest.mark.skipif("adain" not in KINDS, reason="no AdaIN default yet")
+def test_adain_default_moves_colours_and_keeps_structure():
+    from stylert.export.train import adain
+
+    net = load("adain")
+    m = adain.evaluate(net)
+    # Colours most of the way to the style; edges far above an unrelated image's (~0.03).
+    assert m["colour_distance_moved"] > 0.5, m
+    assert m["edge_correlation"] > 3 * max(m["edge_correlation_style_vs_content"], 0.05), m
+    _same_picture(adain.sheet(net), DEFAULTS / "adain.png")
+
+
+@pytest.mark.skipif("stylegan" not in KINDS, reason="no StyleGAN default yet")
+def test_stylegan_default_beats_an_untrained_generator():
+    from stylert.export.models import StyleGAN
+    from stylert.export.train import stylegan
+
+    gen = load("stylegan")
+    train, held = stylegan.digits_images(gen.size, 0)
+    torch.manual_seed(0)
+    untrained = StyleGAN(**gen.config).eval()
+    n = len(held)
+    trained_swd = stylegan.sliced_wasserstein(held, stylegan.generate(gen, n, 1))
+    untrained_swd = stylegan.sliced_wasserstein(held, stylegan.generate(untrained, n, 1))
+    assert trained_swd < 0.5 * untrained_swd, (trained_swd, untrained_swd)
+    _same_picture(stylegan.sample_grid(gen, 0), DEFAULTS / "stylegan.png")
