@@ -19,10 +19,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from ..checkpoints import save_atomic, stylert_checkpoint
 from ..data import photos, random_crops, to_tensor
 from ..models.adain import AdaINNet, adain_losses, load_reference_encoder
-from .loop import train
+from .loop import publish, train
 
 # Held out of training: the model card's pictures and metrics use them as contents.
 EVAL_CONTENTS = ["china", "flower", "chelsea"]
@@ -149,16 +148,11 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     metrics["wall_seconds_this_run"] = time.perf_counter() - t0
     metrics["final_content_loss"] = float(np.mean([h["content"] for h in history[-50:]]))
     metrics["final_style_loss"] = float(np.mean([h["style"] for h in history[-50:]]))
-    out = Path(out)
-    save_atomic(stylert_checkpoint("adain", net.config, net, train=config, metrics=metrics), out / "adain.pt")
-    import cv2
-
-    cv2.imwrite(str(out / "adain.png"), sheet(net), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    write_card(out, metrics, config, command)
+    publish(out, "adain", net, sheet(net), card(metrics, config, command), train=config, metrics=metrics)
     return metrics
 
 
-def write_card(out: Path, m: Dict[str, float], config: Dict, command: str) -> Path:
+def card(m: Dict[str, float], config: Dict, command: str) -> str:
     encoder = ("official VGG-19 (vgg_normalised.pth)" if config["vgg"] else
                f"VGG-19 topology to relu4_1 at width {config['width']}, fixed random weights (seed {config['seed']})")
     text = f"""# Model card: AdaIN style transfer (default)
@@ -185,6 +179,4 @@ Held-out checks (contents {', '.join(EVAL_CONTENTS)} x styles {', '.join(EVAL_ST
 Final training losses (mean of the last 50 steps): content {m['final_content_loss']:.4f}, style {m['final_style_loss']:.4f}.
 Picture: `adain.png` (top row: styles; left column: contents).
 """
-    path = Path(out) / "adain.md"
-    path.write_text(text)
-    return path
+    return text

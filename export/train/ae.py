@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import save_atomic, stylert_checkpoint
 from ..data import HELD_OUT, digits
 from ..models.ae import AutoEncoder
-from .loop import train
+from .loop import publish, train
+
 
 def pca_mse(train_x: np.ndarray, test_x: np.ndarray, k: int) -> float:
     """Held-out MSE per pixel of PCA with k components fitted on the training set."""
@@ -58,7 +58,7 @@ def manifold_picture(model: AutoEncoder, x: np.ndarray, labels: np.ndarray, cell
     return pictures.side_by_side(left, right)
 
 
-def write_card(out: Path, metrics: Dict[str, float], config: Dict, command: str) -> Path:
+def card(metrics: Dict[str, float], config: Dict, command: str) -> str:
     gain = 1 - metrics["test_mse_ae"] / metrics["test_mse_pca"]
     text = f"""# Model card: autoencoder (default)
 
@@ -75,9 +75,7 @@ def write_card(out: Path, metrics: Dict[str, float], config: Dict, command: str)
 The autoencoder's held-out error is {100 * gain:.0f}% below PCA's with the same latent size
 (training-split MSE {metrics['train_mse_ae']:.4f}). Picture: `ae.png`.
 """
-    path = Path(out) / "ae.md"
-    path.write_text(text)
-    return path
+    return text
 
 
 def run(out: Path, *, steps: int = 6000, batch: int = 128, lr: float = 2e-3, latent: int = 2,
@@ -113,13 +111,7 @@ def run(out: Path, *, steps: int = 6000, batch: int = 128, lr: float = 2e-3, lat
         "train_mse_ae": ae_mse(model, train_x),
         "wall_seconds_this_run": time.perf_counter() - t0,
     }
-    out = Path(out)
-    save_atomic(stylert_checkpoint("ae", model.config, model, train=config, metrics=metrics),
-                out / "ae.pt")
-    import cv2
-
-    cv2.imwrite(str(out / "ae.png"), manifold_picture(model, test_x, test_y),
-                [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    write_card(out, metrics, config, command)
+    publish(out, "ae", model, manifold_picture(model, test_x, test_y), card(metrics, config, command),
+            train=config, metrics=metrics)
     return metrics
 

@@ -15,11 +15,22 @@ from typing import Any, Callable, Dict, List
 import torch
 from tqdm import tqdm
 
-from ..checkpoints import CheckpointError, load_file, save_atomic
+from ..checkpoints import CheckpointError, load_file, save_atomic, stylert_checkpoint
 
 log = logging.getLogger(__name__)
 
 StepFn = Callable[[int, torch.Generator], Dict[str, float]]
+
+
+def publish(out: Path, kind: str, model: torch.nn.Module, picture, card: str, **extra) -> None:
+    """What every recipe leaves in ``out``: KIND.pt (the model, loadable with
+    stylert.export.models.load), KIND.png (its picture, BGR uint8) and KIND.md (its card)."""
+    import cv2
+
+    out = Path(out)
+    save_atomic(stylert_checkpoint(kind, model.config, model, **extra), out / f"{kind}.pt")
+    cv2.imwrite(str(out / f"{kind}.png"), picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    (out / f"{kind}.md").write_text(card)
 
 
 def state_file(out: Path, kind: str) -> Path:

@@ -21,10 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..checkpoints import save_atomic, stylert_checkpoint
 from ..data import digits
 from ..models.stylegan import StyleGAN
-from .loop import train
+from .loop import publish, train
 
 
 def digits_images(size: int = 32, seed: int = 0):
@@ -166,13 +165,8 @@ def run(out: Path, *, steps: int = 5000, size: int = 32, channels: Sequence[int]
         "swd_real_vs_real": sliced_wasserstein(held_out, real_all[:n]),
         "wall_seconds_this_run": time.perf_counter() - t0,
     }
-    out = Path(out)
-    save_atomic(stylert_checkpoint("stylegan", gen.config, ema, train=config,
-                                   metrics=metrics), out / "stylegan.pt")
-    import cv2
-
-    cv2.imwrite(str(out / "stylegan.png"), sample_grid(ema, seed), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    write_card(out, metrics, config, command)
+    publish(out, "stylegan", ema, sample_grid(ema, seed), card(metrics, config, command),
+            train=config, metrics=metrics)
     return metrics
 
 
@@ -189,7 +183,7 @@ def sample_grid(gen: StyleGAN, seed: int, rows: int = 6, cols: int = 8) -> np.nd
     return pictures.tile(arr, cols, pad=2)
 
 
-def write_card(out: Path, m: Dict[str, float], config: Dict, command: str) -> Path:
+def card(m: Dict[str, float], config: Dict, command: str) -> str:
     text = f"""# Model card: StyleGAN (default)
 
 - Generator: StyleGAN v1 at {config['size']}x{config['size']}, channels {config['channels']}, style_dim {config['style_dim']}, {config['n_mlp']}-layer mapping; the shipped weights are the exponential moving average (decay 0.999), with the tracked w_avg for truncation
@@ -208,6 +202,4 @@ Sliced Wasserstein distance (x1e3, 7x7 patches, 256 directions) to the held-out 
 
 Picture: `stylegan.png` (top half: truncation 1.0; bottom half: the same seeds at 0.7).
 """
-    path = Path(out) / "stylegan.md"
-    path.write_text(text)
-    return path
+    return text
