@@ -68,7 +68,7 @@ def _toy_run(out, steps=40, interrupt_at=None, resume=False):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return {"loss": float(loss)}
+        return {"loss": loss.item()}
 
     history = train(kind="toy", steps=steps, step_fn=step_fn, parts={"model": model, "opt": opt},
                     gen=gen, out=out, every=7, resume=resume, config={"lr": 0.05})
