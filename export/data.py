@@ -7,6 +7,8 @@ random crops for both content and style.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -33,8 +35,9 @@ SKIMAGE_COLOUR = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field
                   "immunohistochemistry", "colorwheel", "retina"]
 
 
+@functools.lru_cache(maxsize=1)
 def photos() -> Dict[str, np.ndarray]:
-    """Name -> HxWx3 uint8 RGB image."""
+    """Name -> HxWx3 uint8 RGB image (decoded once per process; do not modify them)."""
     import skimage.data
     from sklearn.datasets import load_sample_images
 
