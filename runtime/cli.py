@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
         ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
+        ("--unsafe-pickle", dict(action="store_true",
+                                 help="allow a --vgg file that needs full unpickling (runs its code)")),
     ])
     _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
         ("--size", dict(type=_positive_int, default=32, help="output resolution (power of two)")),

@@ -50,3 +50,14 @@ def test_train_ae_writes_model_card_and_picture(tmp_path, capsys):
     # Resuming with other settings is a user error: one line, exit 2.
     assert main(["train", "ae", "--out", str(out), "--steps", "40", "--hidden", "16", "--resume"]) == 2
     assert "different run" in capsys.readouterr().err
+
+
+def test_train_adain_vgg_that_needs_pickle_points_to_the_opt_in_flag(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    import io
+
+    vgg = tmp_path / "vgg_normalised.pth"
+    torch.save({"0.weight": io.BytesIO(b"x")}, vgg)  # a Python object inside
+    assert main(["train", "adain", "--vgg", str(vgg), "--steps", "1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--unsafe-pickle" in err and err.count("\n") == 1

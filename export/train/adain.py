@@ -110,12 +110,14 @@ def init_random_encoder(encoder: torch.nn.Module) -> None:
 
 def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, batch: int = 4,
         lr: float = 5e-4, style_weight: float = 10.0, seed: int = 0, every: int = 250,
-        resume: bool = False, vgg: Optional[str] = None, command: str = "") -> Dict[str, float]:
-    """Trains the decoder; writes adain.pt, adain.md, adain.png and adain.train.pt in ``out``."""
+        resume: bool = False, vgg: Optional[str] = None, unsafe_pickle: bool = False,
+        command: str = "") -> Dict[str, float]:
+    """Trains the decoder; writes adain.pt, adain.md, adain.png and adain.train.pt in ``out``.
+    ``unsafe_pickle`` lets a ``vgg`` file that needs full unpickling load (it runs code)."""
     torch.manual_seed(seed)
     net = AdaINNet(1.0 if vgg else width)  # without --vgg: a random encoder from the seed
     if vgg:
-        load_reference_encoder(net, vgg)
+        load_reference_encoder(net, vgg, allow_pickle=unsafe_pickle)
     else:
         init_random_encoder(net.encoder)
     net.encoder.requires_grad_(False).eval()
