@@ -7,6 +7,7 @@ the torch models use when exported as plain ONNX ops.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 DEFAULT_EPS = 1e-5
 
@@ -40,3 +41,15 @@ def adaptive_instance_normalization(
     """AdaIN(content, style) of the paper (Huang & Belongie 2017, eq. 8)."""
     s_mean, s_std = calc_mean_std(style, eps)
     return adain_from_stats(content, s_mean, s_std, 1.0, eps)
+
+
+class AdaIN(nn.Module):
+    """adain_from_stats as a module, so an exported graph can name its nodes: the
+    fp16 export keeps every node under this module in float32 (variance overflows fp16)."""
+
+    def __init__(self, eps: float = DEFAULT_EPS):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, content, style_mean, style_std, alpha: torch.Tensor | float = 1.0):
+        return adain_from_stats(content, style_mean, style_std, alpha, self.eps)

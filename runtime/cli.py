@@ -57,6 +57,75 @@ def _export_module(name: str):
     return importlib.import_module(f"stylert.export.{name}")
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    package = _export_module("package")
+    errors = _export_module("checkpoints")
+    try:
+        pkg = package.export(args.model, args.out, checkpoint=args.checkpoint, vgg=args.vgg,
+                             decoder=args.decoder, size=args.size, precisions=args.precision,
+                             save_io=args.save_io, force=args.force, allow_pickle=args.unsafe_pickle)
+    except package.ParityError as e:
+        print(str(e), file=sys.stderr)
+        print("stylert: error: the exported graphs do not match PyTorch (table above); no package "
+              "was written. Please report it with the table.", file=sys.stderr)
+        return 1
+    except (package.ExportError, errors.CheckpointError, ValueError) as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot write {args.out}: {e.strerror or e}") from None
+    from .parity import table
+
+    print(table(pkg.meta["parity"]["results"]))
+    print(f"wrote {args.out} ({', '.join(pkg.graphs)}; parity gate passed)")
+    return 0
+
+
+def _load_package(path: str):
+    from .package import PackageError, load
+
+    try:
+        return load(path)
+    except PackageError as e:
+        raise UserError(str(e)) from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .package import PackageError
+    from .parity import table
+    from .verify import verify
+
+    pkg = _load_package(args.package)
+    try:
+        rows, skipped, reference = verify(pkg)
+    except PackageError as e:
+        raise UserError(str(e)) from None
+    print(f"{pkg.kind} package {args.package}; reference: {reference}")
+    print(table(rows))
+    for backend, why in skipped:
+        print(f"skipped {backend}: {why}")
+    failed = sum(not r["passed"] for r in rows)
+    print(f"{len(rows) - failed} of {len(rows)} checks passed")
+    return 1 if failed else 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .tensorrt import TensorRTError, build_package
+
+    pkg = _load_package(args.package)
+    try:
+        build_package(pkg, args.precision, args.shapes)
+    except TensorRTError as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
+def _precisions(text: str) -> List[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or any(v not in ("fp32", "fp16", "int8") for v in values):
+        raise argparse.ArgumentTypeError(f"expected a list of fp32, fp16, int8, got {text!r}")
+    return values
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -143,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--batch", dict(type=_positive_int, default=4)),
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
+        ("--recon-weight", dict(type=float, default=0.0,
+                                help="weight of a pixel reconstruction loss (sharper structure)")),
         ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
         ("--unsafe-pickle", dict(action="store_true",
                                  help="allow a --vgg file that needs full unpickling (runs its code)")),
@@ -155,6 +226,32 @@ def build_parser() -> argparse.ArgumentParser:
         ("--batch", dict(type=_positive_int, default=16)),
         ("--lr", dict(type=float, default=1e-3)),
     ])
+
+    exp = sub.add_parser("export", help="a trained model -> a model package (ONNX + stylert.json), parity-checked")
+    exp.add_argument("model", choices=["ae", "adain", "stylegan"])
+    exp.add_argument("-o", "--out", required=True, help="package folder to write")
+    exp.add_argument("--checkpoint", help="stylert checkpoint (default: the bundled model); "
+                                          "stylegan also takes a style-based-gan-pytorch file")
+    exp.add_argument("--vgg", help="adain: the reference implementation's vgg_normalised.pth")
+    exp.add_argument("--decoder", help="adain: the reference implementation's decoder.pth")
+    exp.add_argument("--size", type=_positive_int, help="stylegan: resolution to take from a multi-resolution checkpoint")
+    exp.add_argument("--precision", type=_precisions, default=["fp32", "fp16", "int8"],
+                     help="variants to write, e.g. fp32,fp16 (default: all; int8 where the graph has calibration data)")
+    exp.add_argument("--save-io", action="store_true", help="keep the parity inputs and PyTorch outputs in the package")
+    exp.add_argument("--force", action="store_true", help="replace an existing non-empty output folder")
+    exp.add_argument("--unsafe-pickle", action="store_true", help="allow checkpoints that need full unpickling (runs their code)")
+    exp.set_defaults(func=cmd_export)
+
+    ver = sub.add_parser("verify", help="re-run a package's parity check on every backend here")
+    ver.add_argument("package")
+    ver.set_defaults(func=cmd_verify)
+
+    bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
+    bld.add_argument("package")
+    bld.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16")
+    bld.add_argument("--shapes", help="per input NAME=MIN:OPT:MAX shapes, e.g. "
+                                      "image=1x3x64x64:1x3x480x640:1x3x1088x1920")
+    bld.set_defaults(func=cmd_build)
     return p
 
 

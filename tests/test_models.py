@@ -15,6 +15,8 @@ from stylert.export.data import digits  # noqa: E402
 from stylert.export.train import ae as ae_recipe  # noqa: E402
 from stylert.export.train.loop import train  # noqa: E402
 
+from layouts import DECODER_CONVS, VGG_CONVS, official  # noqa: E402
+
 # --------------------------------------------------------------------------- autoencoder
 
 
@@ -157,26 +159,6 @@ def test_load_rejects_wrong_kind_and_unknown_kind(tmp_path):
 
 # --------------------------------------------------------------------------- AdaIN
 
-# The reference implementation's layouts (vgg_normalised.pth: conv index -> (out, in, k)).
-VGG_CONVS = {0: (3, 3, 1), 2: (64, 3, 3), 5: (64, 64, 3), 9: (128, 64, 3), 12: (128, 128, 3),
-             16: (256, 128, 3), 19: (256, 256, 3), 22: (256, 256, 3), 25: (256, 256, 3),
-             29: (512, 256, 3), 32: (512, 512, 3), 35: (512, 512, 3), 38: (512, 512, 3),
-             42: (512, 512, 3), 45: (512, 512, 3), 48: (512, 512, 3), 51: (512, 512, 3)}
-DECODER_CONVS = {1: (256, 512), 5: (256, 256), 8: (256, 256), 11: (256, 256), 14: (128, 256),
-                 18: (128, 128), 21: (64, 128), 25: (64, 64), 28: (3, 64)}
-
-
-def _official(convs, seed):
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for i, shape in convs.items():
-        out_c, in_c = shape[:2]
-        k = shape[2] if len(shape) == 3 else 3
-        state[f"{i}.weight"] = torch.randn(out_c, in_c, k, k, generator=g) * 0.01
-        state[f"{i}.bias"] = torch.randn(out_c, generator=g) * 0.01
-    return state
-
-
 def test_adain_output_size_is_rounded_up_to_multiples_of_8():
     net = AdaINNet(width=0.125).eval()
     style = torch.rand(1, 3, 40, 40)
@@ -190,7 +172,7 @@ def test_adain_output_size_is_rounded_up_to_multiples_of_8():
 
 
 def test_reference_checkpoints_load_exactly(tmp_path):
-    vgg, dec = _official(VGG_CONVS, 0), _official(DECODER_CONVS, 1)
+    vgg, dec = official(VGG_CONVS, 0), official(DECODER_CONVS, 1)
     torch.save(vgg, tmp_path / "vgg_normalised.pth")
     torch.save(dec, tmp_path / "decoder_iter_160000.pth.tar")
     net = load_reference(tmp_path / "vgg_normalised.pth", tmp_path / "decoder_iter_160000.pth.tar")
@@ -204,7 +186,7 @@ def test_reference_checkpoints_load_exactly(tmp_path):
 
 
 def test_reference_checkpoints_with_wrong_keys_are_refused(tmp_path):
-    vgg, dec = _official(VGG_CONVS, 0), _official(DECODER_CONVS, 1)
+    vgg, dec = official(VGG_CONVS, 0), official(DECODER_CONVS, 1)
     torch.save(vgg, tmp_path / "vgg.pth")
     bad_dec = dict(dec)
     bad_dec.pop("28.bias")

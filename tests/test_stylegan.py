@@ -8,47 +8,8 @@ torch = pytest.importorskip("torch")
 
 from stylert.export.checkpoints import CheckpointError  # noqa: E402
 from stylert.export.models import StyleGAN, load, load_port  # noqa: E402
-from stylert.export.models.stylegan import FULL_CHANNELS  # noqa: E402
 
-
-def port_layout(blocks: int, channels=FULL_CHANNELS, style_dim=512, n_mlp=8, fused_from=5):
-    """Key -> shape of a style-based-gan-pytorch StyledGenerator state dict, written from
-    that port's documented module tree (steps below `fused_from` upsample + conv + blur)."""
-    keys = {}
-    for i in range(blocks):
-        p, cout = f"generator.progression.{i}", channels[i]
-        cin = channels[max(i - 1, 0)]
-        if i == 0:
-            keys[f"{p}.conv1.input"] = (1, cin, 4, 4)
-        elif i < fused_from:
-            keys[f"{p}.conv1.1.conv.weight_orig"] = (cout, cin, 3, 3)
-            keys[f"{p}.conv1.1.conv.bias"] = (cout,)
-            keys[f"{p}.conv1.2.weight"] = keys[f"{p}.conv1.2.weight_flip"] = (cout, 1, 3, 3)
-        else:
-            keys[f"{p}.conv1.0.weight"] = (cin, cout, 3, 3)
-            keys[f"{p}.conv1.0.bias"] = (cout,)
-            keys[f"{p}.conv1.1.weight"] = keys[f"{p}.conv1.1.weight_flip"] = (cout, 1, 3, 3)
-        for n in (1, 2):
-            keys[f"{p}.noise{n}.weight_orig"] = (1, cout, 1, 1)
-            keys[f"{p}.adain{n}.style.linear.weight_orig"] = (2 * cout, style_dim)
-            keys[f"{p}.adain{n}.style.linear.bias"] = (2 * cout,)
-        keys[f"{p}.conv2.conv.weight_orig"] = (cout, cout, 3, 3)
-        keys[f"{p}.conv2.conv.bias"] = (cout,)
-        keys[f"generator.to_rgb.{i}.conv.weight_orig"] = (3, cout, 1, 1)
-        keys[f"generator.to_rgb.{i}.conv.bias"] = (3,)
-    for j in range(n_mlp):
-        keys[f"style.{2 * j + 1}.linear.weight_orig"] = (style_dim, style_dim)
-        keys[f"style.{2 * j + 1}.linear.bias"] = (style_dim,)
-    return keys
-
-
-def port_state(blocks: int, seed=0, **kw):
-    g = torch.Generator().manual_seed(seed)
-    state = {k: torch.randn(s, generator=g) * 0.1 for k, s in port_layout(blocks, **kw).items()}
-    blur = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
-    for k in [k for k in state if k.endswith(".weight_flip")]:  # Blur's fixed kernels
-        state[k] = state[k[: -len("_flip")]] = blur.expand(state[k].shape).clone()
-    return state
+from layouts import port_layout, port_state  # noqa: E402
 
 
 def test_full_network_has_exactly_the_ports_keys_and_shapes():

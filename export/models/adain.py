@@ -20,7 +20,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from ..ops import DEFAULT_EPS, adain_from_stats, calc_mean_std
+from ..ops import DEFAULT_EPS, AdaIN, adain_from_stats, calc_mean_std
 
 # (in, out) of the VGG-19 convolutions up to relu4_1 at width 1, and where the encoder is
 # cut for the style loss: after relu1_1, relu2_1, relu3_1 and relu4_1.
@@ -86,6 +86,7 @@ class AdaINNet(nn.Module):
         self.eps = eps
         self.encoder = VGGEncoder(width)
         self.decoder = Decoder(width)
+        self.adain = AdaIN(eps)
 
     def style_stats(self, style: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of the style image's relu4_1 features, shape (N, C, 1, 1)."""
@@ -95,7 +96,7 @@ class AdaINNet(nn.Module):
     def forward(self, content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
                 alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
         feat = self.encoder(content)
-        return self.decoder(adain_from_stats(feat, style_mean, style_std, alpha, self.eps))
+        return self.decoder(self.adain(feat, style_mean, style_std, alpha))
 
     def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         check_image(content, "content")

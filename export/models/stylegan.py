@@ -215,6 +215,7 @@ class StyleGAN(nn.Module):
         # Centre of W for truncation, tracked in training; the port's checkpoints have
         # none, so load_port estimates it.
         self.register_buffer("w_avg", torch.zeros(style_dim))
+        self.w_avg_source = "checkpoint"
 
     # -- the two graphs ---------------------------------------------------------------
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
@@ -262,6 +263,7 @@ class StyleGAN(nn.Module):
         """Mean of mapped random z (deterministic); sets and returns w_avg."""
         z = torch.randn(n, self.style_dim, generator=torch.Generator().manual_seed(seed))
         self.w_avg.copy_(torch.cat([self.mapping(c) for c in z.split(1024)]).mean(0))
+        self.w_avg_source = f"estimated: mean of {n} mapped z (seed {seed})"
         return self.w_avg
 
 

@@ -109,10 +109,12 @@ def init_random_encoder(encoder: torch.nn.Module) -> None:
 
 
 def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, batch: int = 4,
-        lr: float = 5e-4, style_weight: float = 10.0, seed: int = 0, every: int = 250,
+        lr: float = 5e-4, style_weight: float = 10.0, recon_weight: float = 0.0, seed: int = 0, every: int = 250,
         resume: bool = False, vgg: Optional[str] = None, unsafe_pickle: bool = False,
         command: str = "") -> Dict[str, float]:
     """Trains the decoder; writes adain.pt, adain.md, adain.png and adain.train.pt in ``out``.
+    ``recon_weight`` adds a pixel loss ||g(f(c)) - c||^2 (the decoder inverting the content's
+    own features): not in the paper, it gives a weak random encoder's decoder sharper structure.
     ``unsafe_pickle`` lets a ``vgg`` file that needs full unpickling load (it runs code)."""
     torch.manual_seed(seed)
     net = AdaINNet(1.0 if vgg else width)  # without --vgg: a random encoder from the seed
@@ -132,14 +134,21 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
         style = random_crops(pool, batch, size, g)
         _, lc, ls = adain_losses(net, content, style)
         loss = lc + style_weight * ls
+        losses = {"content": lc.item(), "style": ls.item()}
+        if recon_weight:
+            with torch.no_grad():
+                feat = net.encoder(content)
+            lr_ = torch.nn.functional.mse_loss(net.decoder(feat), content)
+            loss = loss + recon_weight * lr_
+            losses["recon"] = lr_.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        return {"content": lc.item(), "style": ls.item()}
+        return losses
 
     config = {"steps": steps, "width": net.config["width"], "size": size, "batch": batch, "lr": lr,
-              "style_weight": style_weight, "seed": seed, "vgg": vgg}
+              "style_weight": style_weight, "recon_weight": recon_weight, "seed": seed, "vgg": vgg}
     t0 = time.perf_counter()
     # The random encoder is part of the model: keep it in the state so a resume is exact.
     history = train(kind="adain", steps=steps, step_fn=step_fn, parts={"net": net, "opt": opt, "sched": sched},
@@ -157,10 +166,12 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
 def card(m: Dict[str, float], config: Dict, command: str) -> str:
     encoder = ("official VGG-19 (vgg_normalised.pth)" if config["vgg"] else
                f"VGG-19 topology to relu4_1 at width {config['width']}, fixed random weights (seed {config['seed']})")
+    recon = (f" + {config['recon_weight']} x pixel reconstruction of the content from its own features"
+             if config.get("recon_weight") else "")
     text = f"""# Model card: AdaIN style transfer (default)
 
 - Encoder: {encoder}
-- Decoder: mirror of the encoder, trained with the paper's losses (content + {config['style_weight']} x style on relu1_1..relu4_1 mean/std)
+- Decoder: mirror of the encoder, trained with the paper's losses (content + {config['style_weight']} x style on relu1_1..relu4_1 mean/std){recon}
 - Data: random crops ({config['size']}x{config['size']}, batch {config['batch']}) of the colour photographs shipped with scikit-image and scikit-learn, as content and as style; {', '.join(EVAL_CONTENTS)} held out
 - Training: Adam lr {config['lr']} with the reference decay, {config['steps']} steps, seed {config['seed']}; {m['wall_seconds_this_run'] / 60:.0f} min on the machine that trained it (2-core CPU)
 - Made with: `{command}`

@@ -1,0 +1,191 @@
+"""``stylert export``: a trained model -> a model package (ONNX graphs + stylert.json),
+with the parity gate: every graph and precision is run in ONNX Runtime (CPU) against the
+PyTorch module on the same inputs, and the export fails when one misses its threshold.
+
+The package is written to a temporary folder beside the destination and renamed into
+place at the end, so a failed or interrupted export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+from tqdm import tqdm
+
+from stylert import __version__
+from stylert import package as pkg
+from stylert import parity
+from stylert.onnxrt import session
+
+from . import models
+from .convert import OPSET, ExportError, to_fp16, to_int8, to_onnx
+from .graphs import GRAPHS, Graph
+
+
+class ParityError(ExportError):
+    """An export whose graphs do not match PyTorch; the message holds the report."""
+
+
+def load_model(kind: str, checkpoint: Optional[str] = None, *, vgg: Optional[str] = None,
+               decoder: Optional[str] = None, size: Optional[int] = None,
+               allow_pickle: bool = False):
+    """(model, {role: source file}) for ``kind``; the bundled default when no file is named."""
+    if kind not in models.BUILDERS:
+        raise ExportError(f"unknown model kind '{kind}': choose one of {', '.join(models.BUILDERS)}")
+    if (vgg is None) != (decoder is None) or (vgg and kind != "adain"):
+        raise ExportError("--vgg and --decoder go together, and only with adain")
+    if vgg and checkpoint:
+        raise ExportError("give either --checkpoint or --vgg/--decoder, not both")
+    if size is not None and kind != "stylegan":
+        raise ExportError("--size applies to stylegan only")
+    if vgg:
+        return models.load_reference(vgg, decoder, allow_pickle=allow_pickle), {"vgg": vgg, "decoder": decoder}
+    options = {"size": size} if size else {}
+    model = models.load(kind, checkpoint, allow_pickle=allow_pickle, **options)
+    if size and model.config["size"] != size:
+        raise ExportError(f"{checkpoint or 'the default'} is a {model.config['size']}x{model.config['size']} "
+                          f"StyleGAN; --size only picks a resolution of a multi-resolution checkpoint")
+    return model, {"checkpoint": checkpoint or str(models.DEFAULTS / f"{kind}.pt")}
+
+
+def _io_rules(kind: str, model) -> Dict:
+    """What a runtime needs to know to feed the graphs and read their outputs."""
+    if kind == "ae":
+        return {"input": "flattened images in [0, 1]", "image_shape": model.config["image_shape"],
+                "latent": model.config["latent"], "output_range": [0, 1]}
+    if kind == "adain":
+        from .models.adain import MIN_SIDE
+        return {"image": "NCHW float32 RGB in [0, 1]", "min_side": MIN_SIDE,
+                "output_size": "8*ceil(H/8) x 8*ceil(W/8)", "features_stride": 8,
+                "eps": model.eps, "std": "unbiased, sqrt(var + eps)", "output_range": [0, 1]}
+    return {"num_ws": model.num_ws, "style_dim": model.style_dim, "size": model.size,
+            "noise_shapes": [list(s[1:]) for s in model.noise_shapes(1)],
+            "w_avg": [float(v) for v in model.w_avg], "w_avg_source": model.w_avg_source,
+            "output_range": [-1, 1]}
+
+
+def _signature(path: Path) -> Dict[str, List[Dict]]:
+    """Inputs and outputs (name, shape with symbolic dims as strings, dtype) of an ONNX file."""
+    m = onnx.load(str(path), load_external_data=False)
+
+    def describe(v):
+        t = v.type.tensor_type
+        shape = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
+        return {"name": v.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name}
+
+    return {"inputs": [describe(v) for v in m.graph.input], "outputs": [describe(v) for v in m.graph.output]}
+
+
+def _check_destination(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder: choose another output folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ExportError(f"{out} exists and is not empty: pass --force to replace it, or choose another folder")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise ExportError(f"cannot create {out}: {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"cannot write to {parent}: choose a writable output folder")
+
+
+def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
+           vgg: Optional[str] = None, decoder: Optional[str] = None, size: Optional[int] = None,
+           precisions: Sequence[str] = pkg.PRECISIONS, save_io: bool = False, force: bool = False,
+           allow_pickle: bool = False, progress: bool = True) -> pkg.Package:
+    """Exports ``kind`` to the package folder ``out`` and returns it (see module doc)."""
+    out = Path(out)
+    bad = [p for p in precisions if p not in pkg.PRECISIONS]
+    if bad or "fp32" not in precisions:
+        raise ExportError(f"precisions must include fp32 and be among {', '.join(pkg.PRECISIONS)}, got {', '.join(precisions)}")
+    _check_destination(out, force)
+    model, sources = load_model(kind, checkpoint, vgg=vgg, decoder=decoder, size=size, allow_pickle=allow_pickle)
+    tmp = out.resolve().parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        meta = _export_into(tmp, kind, model, sources, precisions, save_io, progress)
+        failed = [r for r in meta["parity"]["results"] if not r["passed"]]
+        if failed:
+            raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
+        _replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return pkg.load(out)
+
+
+def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precisions: Sequence[str],
+                 save_io: bool, progress: bool) -> Dict:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        graphs: List[Graph] = GRAPHS[kind](model)
+    meta: Dict = {
+        "format": pkg.FORMAT, "format_version": pkg.FORMAT_VERSION, "kind": kind,
+        "model": model.config,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": {role: {"file": os.path.basename(p), "sha256": pkg.sha256(p)} for role, p in sources.items()},
+        "exporter": {"stylert": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                     "onnxruntime": onnxruntime.__version__, "opset": OPSET,
+                     "method": "torch.onnx.export(dynamo=True)"},
+        "io": _io_rules(kind, model),
+        "graphs": {},
+        "parity": {"reference": "PyTorch fp32 on the same inputs; ONNX Runtime CPU",
+                   "thresholds": {p: parity.threshold(p) for p in precisions}, "results": []},
+    }
+    saved: Dict[str, np.ndarray] = {}
+    steps = sum(1 + ("fp16" in precisions) + ("int8" in precisions and bool(g.calibration)) for g in graphs)
+    bar = tqdm(total=steps, desc=f"export {kind}", unit="graph", disable=not progress, leave=False)
+    for g in graphs:
+        with torch.no_grad():
+            ref = g.module(*[torch.from_numpy(a) for a in g.sample]).float().numpy()
+        feeds = dict(zip(g.inputs, g.sample))
+        files = {}
+        for precision in precisions:
+            if precision == "int8" and not g.calibration:
+                continue  # graphs without calibration data (e.g. StyleGAN's) have no int8 variant
+            path = tmp / pkg.graph_file(g.name, precision)
+            bar.set_postfix_str(f"{g.name} {precision}")
+            if precision == "fp32":
+                to_onnx(g, path)
+            elif precision == "fp16":
+                to_fp16(tmp / pkg.graph_file(g.name, "fp32"), path)
+            else:
+                to_int8(tmp / pkg.graph_file(g.name, "fp32"), path, g)
+            got = session(path).run(None, feeds)[0]
+            result = parity.compare(ref, got)
+            passed = parity.passes(result, precision)
+            result = {k: (v if np.isfinite(v) else None) for k, v in result.items()}  # JSON has no inf
+            meta["parity"]["results"].append({"graph": g.name, "precision": precision, **result,
+                                              "passed": passed})
+            files[precision] = {"file": path.name, "sha256": pkg.sha256(path)}
+            bar.update()
+        meta["graphs"][g.name] = {**_signature(tmp / pkg.graph_file(g.name, "fp32")), "files": files}
+        if save_io:
+            saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
+            saved[f"{g.name}/out/{g.output}"] = ref
+    bar.close()
+    if save_io:
+        np.savez_compressed(tmp / "parity_io.npz", **saved)
+        meta["saved_io"] = {"file": "parity_io.npz", "sha256": pkg.sha256(tmp / "parity_io.npz")}
+    meta["checksum"] = pkg.checksum(meta)
+    (tmp / pkg.MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Moves the finished package into place (an existing folder is replaced only at the end)."""
+    old = None
+    if out.exists():
+        old = out.resolve().parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""Model packages: a folder with ONNX graphs and ``stylert.json``, the one thing the
+runtime consumes. This module reads and validates them (no torch); ``stylert.export``
+writes them.
+
+Layout::
+
+    PKG/stylert.json          what is inside (see FORMAT below and README)
+    PKG/GRAPH.onnx            fp32 graph (one per graph name)
+    PKG/GRAPH.fp16.onnx       optional reduced-precision variants
+    PKG/GRAPH.int8.onnx
+    PKG/parity_io.npz         optional (export --save-io): the parity inputs and PyTorch outputs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List
+
+FORMAT, FORMAT_VERSION = "stylert-package", 1
+MANIFEST = "stylert.json"
+KINDS = {"ae": ("encoder", "decoder"), "adain": ("encoder", "decoder", "adain_full"),
+         "stylegan": ("mapping", "synthesis")}
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class PackageError(Exception):
+    """A package that cannot be used, with the reason and the fix in one line."""
+
+
+def sha256(path: os.PathLike | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksum(meta: Dict[str, Any]) -> str:
+    """sha256 of the manifest's content (all but its own "checksum" field), so an edited
+    manifest is caught, not trusted."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def graph_file(graph: str, precision: str) -> str:
+    return f"{graph}.onnx" if precision == "fp32" else f"{graph}.{precision}.onnx"
+
+
+@dataclass
+class Package:
+    path: Path
+    meta: Dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def graphs(self) -> Dict[str, Dict[str, Any]]:
+        return self.meta["graphs"]
+
+    def precisions(self, graph: str) -> List[str]:
+        return [p for p in PRECISIONS if p in self.graphs[graph]["files"]]
+
+    def onnx(self, graph: str, precision: str = "fp32") -> Path:
+        files = self.graphs[graph]["files"]
+        if precision not in files:
+            raise PackageError(f"{self.path} has no {precision} {graph} graph (it has "
+                               f"{', '.join(files)}): re-export with --precision {precision}")
+        return self.path / files[precision]["file"]
+
+
+def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
+    """Reads and validates a package; any problem is a PackageError naming it."""
+    path = Path(path)
+    manifest = path / MANIFEST
+    if not path.is_dir():
+        raise PackageError(f"model package not found: {path} (make one with `stylert export`)")
+    if not manifest.is_file():
+        raise PackageError(f"{path} is not a stylert model package (no {MANIFEST}): "
+                           f"make one with `stylert export`")
+    try:
+        meta = json.loads(manifest.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PackageError(f"{manifest} is not valid JSON ({e}): re-export the package") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise PackageError(f"{manifest} is not a {FORMAT} manifest: re-export the package")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise PackageError(f"{manifest} has format version {meta.get('format_version')}; this "
+                           f"stylert reads {FORMAT_VERSION}: re-export with this version")
+    if meta.get("checksum") != checksum(meta):
+        raise PackageError(f"{manifest} was edited after export (its checksum does not match): "
+                           f"re-export the package instead of editing it")
+    kind = meta.get("kind")
+    if kind not in KINDS:
+        raise PackageError(f"{manifest}: unknown model kind {kind!r} (expected one of {', '.join(KINDS)})")
+    graphs = meta.get("graphs")
+    if not isinstance(graphs, dict) or set(graphs) != set(KINDS[kind]):
+        raise PackageError(f"{manifest}: a {kind} package has the graphs {', '.join(KINDS[kind])}, "
+                           f"this one lists {', '.join(graphs or []) or 'none'}: re-export it")
+    for name, g in graphs.items():
+        files = g.get("files") if isinstance(g, dict) else None
+        if not isinstance(files, dict) or "fp32" not in files:
+            raise PackageError(f"{manifest}: graph {name} has no fp32 file listed: re-export the package")
+        for precision, entry in files.items():
+            f = path / str(entry.get("file", ""))
+            if not f.is_file():
+                raise PackageError(f"{path}: {precision} graph {name} is missing ({f.name}): re-export the package")
+            if check_hashes and sha256(f) != entry.get("sha256"):
+                raise PackageError(f"{f} does not match the sha256 in {MANIFEST} (modified or "
+                                   f"corrupt): re-export the package")
+    return Package(path, meta)

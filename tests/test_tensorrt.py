@@ -1,0 +1,157 @@
+"""The TensorRT layer's logic that needs no GPU: profiles, precision policy, the engine
+cache (keys, atomic entries, stale/corrupt rebuilds, locking) and the clear refusal."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from stylert import cli
+from stylert import tensorrt as trt
+
+ADAIN_ENCODER = {"inputs": [{"name": "image", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}]}
+ADAIN_DECODER = {"inputs": [{"name": "features", "shape": ["batch", 128, "fheight", "fwidth"], "dtype": "float32"}]}
+SYNTHESIS = {"inputs": [{"name": "ws", "shape": ["batch", 4, 64], "dtype": "float32"},
+                        {"name": "noise_0", "shape": ["batch", 1, 4, 4], "dtype": "float32"}]}
+
+
+def test_default_profiles_follow_the_symbolic_shapes():
+    assert trt.profile(ADAIN_ENCODER) == {"image": ((1, 3, 64, 64), (1, 3, 480, 640), (4, 3, 1088, 1920))}
+    dec = trt.profile(ADAIN_DECODER)["features"]
+    assert dec[1] == (1, 128, 60, 80)  # the decoder's opt is the encoder's opt / 8
+    syn = trt.profile(SYNTHESIS)
+    assert syn["ws"] == ((1, 4, 64), (1, 4, 64), (4, 4, 64)) and syn["noise_0"][2] == (4, 1, 4, 4)
+
+
+def test_shapes_option():
+    given = trt.parse_shapes("image=1x3x128x128:1x3x720x1280:2x3x1088x1920")
+    assert trt.profile(ADAIN_ENCODER, given)["image"][1] == (1, 3, 720, 1280)
+    fixed = trt.parse_shapes("image=1x3x256x256")
+    assert trt.profile(ADAIN_ENCODER, fixed)["image"] == ((1, 3, 256, 256),) * 3
+    for bad in ["image", "image=1x3:2", "image=ax3x4x4", "image=1x3x4x4:1x3x4x4"]:
+        with pytest.raises(trt.TensorRTError, match="NAME=MIN"):
+            trt.parse_shapes(bad)
+    with pytest.raises(trt.TensorRTError, match="fixed at 3"):
+        trt.profile(ADAIN_ENCODER, trt.parse_shapes("image=1x4x64x64"))
+    with pytest.raises(trt.TensorRTError, match="min <= opt <= max"):
+        trt.profile(ADAIN_ENCODER, trt.parse_shapes("image=1x3x512x512:1x3x256x256:1x3x1024x1024"))
+    with pytest.raises(trt.TensorRTError, match="4 dimensions"):
+        trt.profile(ADAIN_ENCODER, trt.parse_shapes("image=1x3x64"))
+    with pytest.raises(trt.TensorRTError, match="names no input"):
+        trt.profile(ADAIN_ENCODER, trt.parse_shapes("content=1x3x64x64"))
+    with pytest.raises(trt.TensorRTError, match="no default range"):
+        trt.profile({"inputs": [{"name": "x", "shape": ["frames", 3]}]})
+
+
+def test_precision_policy():
+    for p in ("fp32", "fp16", "int8"):  # TensorRT 10+: the graph's own types, strongly typed
+        assert trt.precision_plan(p, "10.13.0") == {"onnx": p, "strongly_typed": True, "flags": []}
+    old = trt.precision_plan("fp16", "8.5.2")  # JetPack 5
+    assert old["onnx"] == "fp32" and not old["strongly_typed"]
+    assert {"FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(old["flags"])
+    assert trt.precision_plan("int8", "8.6.1")["onnx"] == "int8"  # explicit QDQ quantization
+    with pytest.raises(trt.TensorRTError, match="unknown precision"):
+        trt.precision_plan("fp8", "10.0")
+
+
+def _key(**change):
+    base = dict(onnx_sha256="ab" * 32, prof=trt.profile(ADAIN_ENCODER), precision="fp16",
+                trt_version="10.13.0", compute_capability="8.7")
+    base.update(change)
+    return trt.cache_key(**base)
+
+
+def test_cache_key_names_every_dependency(tmp_path):
+    names = {trt.entry_paths(_key(), "encoder", tmp_path)[0]}
+    for change in [dict(onnx_sha256="cd" * 32), dict(precision="int8"), dict(trt_version="10.14.0"),
+                   dict(compute_capability="8.9"), dict(prof=trt.profile(ADAIN_ENCODER, trt.parse_shapes("image=1x3x64x64")))]:
+        names.add(trt.entry_paths(_key(**change), "encoder", tmp_path)[0])
+    assert len(names) == 6
+    assert trt.entry_paths(_key(), "encoder", tmp_path) == trt.entry_paths(_key(), "encoder", tmp_path)
+
+
+def test_cache_builds_once_and_rebuilds_bad_entries(tmp_path):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return b"engine-%d" % len(calls)
+
+    key = _key()
+    path, built = trt.cached_engine(key, "encoder", build, tmp_path)
+    assert built and path.read_bytes() == b"engine-1"
+    assert trt.cached_engine(key, "encoder", build, tmp_path) == (path, False) and len(calls) == 1
+    path.write_bytes(b"truncated")  # corrupt: the sidecar's sha256 no longer matches
+    assert trt.cached_engine(key, "encoder", build, tmp_path)[1] and path.read_bytes() == b"engine-2"
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    meta["key"]["tensorrt"] = "9.0"  # stale
+    sidecar.write_text(json.dumps(meta))
+    assert trt.cached_engine(key, "encoder", build, tmp_path)[1] and len(calls) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_failed_build_leaves_no_entry(tmp_path):
+    def build():
+        raise trt.TensorRTError("out of memory")
+
+    with pytest.raises(trt.TensorRTError):
+        trt.cached_engine(_key(), "encoder", build, tmp_path)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".lock"]
+
+
+def test_concurrent_builders_build_once(tmp_path):
+    calls = []
+
+    def slow_build():
+        calls.append(1)
+        time.sleep(0.3)
+        return b"engine"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(trt.cached_engine(_key(), "encoder", slow_build, tmp_path)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and sorted(built for _, built in results) == [False, False, True]
+
+
+def _tiny_package(path):
+    """A valid 'ae' package whose graphs are the one-node probe model (no torch needed)."""
+    from stylert import package
+    from stylert.onnxrt import _PROBE_MODEL
+
+    path.mkdir()
+    graphs = {}
+    for name in ("encoder", "decoder"):
+        (path / f"{name}.onnx").write_bytes(_PROBE_MODEL)
+        graphs[name] = {"inputs": [{"name": "x", "shape": [1], "dtype": "float32"}],
+                        "outputs": [{"name": "y", "shape": [1], "dtype": "float32"}],
+                        "files": {"fp32": {"file": f"{name}.onnx", "sha256": package.sha256(path / f"{name}.onnx")}}}
+    meta = {"format": package.FORMAT, "format_version": package.FORMAT_VERSION, "kind": "ae", "graphs": graphs}
+    meta["checksum"] = package.checksum(meta)
+    (path / package.MANIFEST).write_text(json.dumps(meta))
+    return package.load(path)
+
+
+def test_build_without_tensorrt_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    pkg = _tiny_package(tmp_path / "pkg")
+    monkeypatch.setattr(trt, "unavailable_reason", lambda: "TensorRT is not installed (pip install ...)")
+    assert cli.main(["build", str(pkg.path), "--precision", "fp16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "stylert: error: TensorRT is not installed (pip install ...)"
+    assert cli.main(["build", str(tmp_path / "nothing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    monkeypatch.undo()
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:  # this machine (and CI): the real reason is given
+        assert "TensorRT is not installed" in trt.unavailable_reason()
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLERT_CACHE", str(tmp_path))
+    assert trt.cache_dir() == tmp_path / "engines"
