@@ -119,10 +119,17 @@ def stylegan_graphs(g) -> List[Graph]:
         ws = g.broadcast(g.truncate(g.mapping(z), STYLEGAN_TRUNCATION))
     noises = g.make_noise(STYLEGAN_SEEDS, "random", torch.Generator().manual_seed(1))
     noise_inputs = {f"noise_{i}": ("batch", 1, s[2], s[3]) for i, s in enumerate(g.noise_shapes(1))}
+    # Calibration: other seeds than the parity ones, truncated as generation usually is.
+    gen = torch.Generator().manual_seed(2)
+    calib_z = [torch.randn(8, g.style_dim, generator=gen) for _ in range(8)]
+    with torch.no_grad():
+        calib_ws = [[_np(g.broadcast(g.truncate(g.mapping(c), STYLEGAN_TRUNCATION)))]
+                    + [_np(n) for n in g.make_noise(8, "random", gen)] for c in calib_z]
     return [
-        Graph("mapping", _Call(g, g.mapping), {"z": ("batch", g.style_dim)}, "w", [_np(z)]),
+        Graph("mapping", _Call(g, g.mapping), {"z": ("batch", g.style_dim)}, "w", [_np(z)],
+              [[_np(c)] for c in calib_z]),
         Graph("synthesis", _Synthesis(g), {"ws": ("batch", g.num_ws, g.style_dim), **noise_inputs},
-              "image", [_np(ws)] + [_np(n) for n in noises], varargs=True),
+              "image", [_np(ws)] + [_np(n) for n in noises], calib_ws, varargs=True),
     ]
 
 

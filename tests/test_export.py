@@ -43,7 +43,7 @@ def test_defaults_pass_the_parity_gate_in_every_precision(packages):
     expect = {"ae": {"encoder": ["fp32", "fp16", "int8"], "decoder": ["fp32", "fp16", "int8"]},
               "adain": {"encoder": ["fp32", "fp16", "int8"], "decoder": ["fp32", "fp16", "int8"],
                         "adain_full": ["fp32", "fp16"]},
-              "stylegan": {"mapping": ["fp32", "fp16"], "synthesis": ["fp32", "fp16"]}}
+              "stylegan": {"mapping": ["fp32", "fp16", "int8"], "synthesis": ["fp32", "fp16", "int8"]}}
     for kind, pkg in packages.items():
         assert {g: pkg.precisions(g) for g in pkg.graphs} == expect[kind]
         results = pkg.meta["parity"]["results"]
@@ -113,7 +113,7 @@ def test_verify_uses_saved_io_or_onnxruntime(packages, capsys):
     assert any(b == "tensorrt" for b, _ in skipped)
     assert cli.main(["verify", str(packages["stylegan"].path)]) == 0
     out = capsys.readouterr().out
-    assert "ONNX Runtime CPU fp32" in out and "4 of 4 checks passed" in out
+    assert "ONNX Runtime CPU fp32" in out and "6 of 6 checks passed" in out
 
 
 def test_reference_adain_files_export_at_fp32_parity(tmp_path):
