@@ -56,6 +56,15 @@ class _Synthesis(nn.Module):
         return self.g.synthesis(ws, list(noises))
 
 
+def modules(kind: str, model: nn.Module) -> Dict[str, nn.Module]:
+    """Graph name -> the module that graph is exported from (the torch backend runs these)."""
+    if kind == "ae":
+        return {"encoder": _Call(model, model.encode), "decoder": _Call(model, model.decode)}
+    if kind == "adain":
+        return {"encoder": model.encoder, "decoder": model.decoder, "adain_full": model}
+    return {"mapping": _Call(model, model.mapping), "synthesis": _Synthesis(model)}
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().contiguous().numpy()
 
@@ -69,9 +78,10 @@ def ae_graphs(model) -> List[Graph]:
     calib = [[x_train[i:i + 64]] for i in range(0, 512, 64)]
     with torch.no_grad():
         calib_z = [[_np(model.encode(torch.from_numpy(c[0])))] for c in calib]
+    m = modules("ae", model)
     return [
-        Graph("encoder", _Call(model, model.encode), {"x": ("batch", d)}, "z", [_np(x)], calib),
-        Graph("decoder", _Call(model, model.decode), {"z": ("batch", k)}, "x", [_np(z)], calib_z),
+        Graph("encoder", m["encoder"], {"x": ("batch", d)}, "z", [_np(x)], calib),
+        Graph("decoder", m["decoder"], {"z": ("batch", k)}, "x", [_np(z)], calib_z),
     ]
 
 
@@ -125,10 +135,11 @@ def stylegan_graphs(g) -> List[Graph]:
     with torch.no_grad():
         calib_ws = [[_np(g.broadcast(g.truncate(g.mapping(c), STYLEGAN_TRUNCATION)))]
                     + [_np(n) for n in g.make_noise(8, "random", gen)] for c in calib_z]
+    m = modules("stylegan", g)
     return [
-        Graph("mapping", _Call(g, g.mapping), {"z": ("batch", g.style_dim)}, "w", [_np(z)],
+        Graph("mapping", m["mapping"], {"z": ("batch", g.style_dim)}, "w", [_np(z)],
               [[_np(c)] for c in calib_z]),
-        Graph("synthesis", _Synthesis(g), {"ws": ("batch", g.num_ws, g.style_dim), **noise_inputs},
+        Graph("synthesis", m["synthesis"], {"ws": ("batch", g.num_ws, g.style_dim), **noise_inputs},
               "image", [_np(ws)] + [_np(n) for n in noises], calib_ws, varargs=True),
     ]
 

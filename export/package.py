@@ -27,6 +27,7 @@ from stylert import parity
 from stylert.onnxrt import session
 
 from . import models
+from .checkpoints import save_atomic, stylert_checkpoint
 from .convert import OPSET, ExportError, to_fp16, to_int8, to_onnx
 from .graphs import GRAPHS, Graph
 
@@ -172,6 +173,9 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
             saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
             saved[f"{g.name}/out/{g.output}"] = ref
     bar.close()
+    # The weights themselves, for the runtime's optional torch backend (the reference).
+    save_atomic(stylert_checkpoint(kind, model.config, model), tmp / "model.pt")
+    meta["torch"] = {"file": "model.pt", "sha256": pkg.sha256(tmp / "model.pt")}
     if save_io:
         np.savez_compressed(tmp / "parity_io.npz", **saved)
         meta["saved_io"] = {"file": "parity_io.npz", "sha256": pkg.sha256(tmp / "parity_io.npz")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -42,6 +43,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"CUDA kernels: {cuda}",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
     ]
+    from . import onnxrt
+    from .engines import choose
+    from .tensorrt import cuda_device, unavailable_reason
+
+    gpu = cuda_device()
+    listed = onnxrt.ort.get_available_providers()
+    lines += [
+        f"GPU: {gpu['name']} (compute capability {gpu['compute_capability']})" if gpu else "GPU: none visible",
+        f"ONNX Runtime providers: listed {', '.join(listed)}; working {', '.join(onnxrt.working_providers())}",
+        f"TensorRT: {unavailable_reason() or 'available'}",
+        f"Pipelines (Stylizer, Generator, AutoEncoder) with --backend auto: {choose('auto')[1]}",
+    ]
     print("\n".join(lines))
     return 0
 
@@ -55,6 +68,104 @@ def _export_module(name: str):
     except ImportError:
         raise UserError("this command needs torch: pip install 'stylert[export]'") from None
     return importlib.import_module(f"stylert.export.{name}")
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _image_files(items: List[str]) -> List[Path]:
+    """Files, folders (their images, sorted) and glob patterns -> image paths."""
+    import glob
+
+    files: List[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {item}")
+            files += found
+        elif any(c in item for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(item))
+            if not found:
+                raise UserError(f"no files match {item}")
+            files += found
+        else:
+            files.append(p)  # a missing file is reported with the others that fail
+    return files
+
+
+def _write_image(path: Path, img_rgb) -> None:
+    """Writes atomically (temporary name, then rename): never a half-written image."""
+    import os
+
+    import cv2
+
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(img_rgb, cv2.COLOR_RGB2BGR)):
+        raise UserError(f"cannot write {path}: check the folder and the extension")
+    os.replace(tmp, path)
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    import logging
+
+    from tqdm import tqdm
+
+    from .engines import BackendError
+    from .images import ImageError, read_image, resize_short
+    from .package import PackageError
+    from .stylizer import Stylizer
+
+    out = Path(args.out)
+    files = _image_files(args.images)
+    styles = [s for s in args.style.split(",") if s]
+    weights = args.weights
+    if args.mask and not args.style_bg:
+        raise UserError("--mask needs --style-bg (the style where the mask is black)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {out}: {e.strerror}") from None
+    logging.getLogger("stylert").setLevel(logging.WARNING)
+    try:
+        st = Stylizer(args.package, backend=args.backend, precision=args.precision)
+        print(st.backend, file=sys.stderr)
+        st.set_style(styles, weights, background=args.style_bg)
+        mask = read_image(args.mask)[..., 0] if args.mask else None
+    except (PackageError, BackendError, ImageError, ValueError) as e:
+        raise UserError(str(e)) from None
+    failed = []
+    for f in tqdm(files, desc="stylize", unit="image", disable=len(files) < 2):
+        try:
+            img = read_image(f)
+            if args.size:
+                img = resize_short(img, args.size)
+            result = st(img, alpha=args.alpha, preserve_color=args.preserve_color, mask=mask)
+            _write_image(out / f"{f.stem}.{args.ext}", result)
+        except (ImageError, ValueError) as e:
+            failed.append(str(e) if str(f) in str(e) else f"{f}: {e}")
+    for line in failed:
+        print(f"stylert: error: {line}", file=sys.stderr)
+    print(f"wrote {len(files) - len(failed)} of {len(files)} images to {out}")
+    return 2 if failed else 0
+
+
+def _floats(text: str) -> List[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -117,6 +228,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     except TensorRTError as e:
         raise UserError(str(e)) from None
     return 0
+
+
+def _pipeline_options(p: argparse.ArgumentParser) -> None:
+    from .engines import BACKENDS
+
+    p.add_argument("--package", help="model package folder (default: the bundled one)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                   help="package variant to run (int8: fastest on CPUs)")
 
 
 def _precisions(text: str) -> List[str]:
@@ -245,6 +365,20 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="re-run a package's parity check on every backend here")
     ver.add_argument("package")
     ver.set_defaults(func=cmd_verify)
+
+    sty = sub.add_parser("stylize", help="style transfer on image files")
+    sty.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+    sty.add_argument("--style", required=True, help="style image(s), comma-separated to mix")
+    sty.add_argument("--weights", type=_floats, help="mixing weights for several styles, e.g. 0.7,0.3")
+    sty.add_argument("--alpha", type=_alpha, default=1.0, help="stylization strength in [0, 1] (default 1)")
+    sty.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    sty.add_argument("--mask", help="mask image: white takes --style, black takes --style-bg")
+    sty.add_argument("--style-bg", help="background style (with --mask)")
+    sty.add_argument("--size", type=_positive_int, help="resize contents to this shorter side first")
+    sty.add_argument("-o", "--out", required=True, help="output folder")
+    sty.add_argument("--ext", default="png", choices=["png", "jpg", "webp", "bmp"])
+    _pipeline_options(sty)
+    sty.set_defaults(func=cmd_stylize)
 
     bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
     bld.add_argument("package")

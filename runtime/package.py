@@ -8,6 +8,7 @@ Layout::
     PKG/GRAPH.onnx            fp32 graph (one per graph name)
     PKG/GRAPH.fp16.onnx       optional reduced-precision variants
     PKG/GRAPH.int8.onnx
+    PKG/model.pt              the weights as a stylert checkpoint (for the optional torch backend)
     PKG/parity_io.npz         optional (export --save-io): the parity inputs and PyTorch outputs
 """
 
@@ -25,6 +26,10 @@ MANIFEST = "stylert.json"
 KINDS = {"ae": ("encoder", "decoder"), "adain": ("encoder", "decoder", "adain_full"),
          "stylegan": ("mapping", "synthesis")}
 PRECISIONS = ("fp32", "fp16", "int8")
+
+
+# The bundled default packages (exported from export/defaults by `make packages`).
+BUNDLED = Path(__file__).resolve().parent / "packages"
 
 
 class PackageError(Exception):
@@ -73,6 +78,22 @@ class Package:
                                f"{', '.join(files)}): re-export with --precision {precision}")
         return self.path / files[precision]["file"]
 
+    def torch_weights(self) -> Path:
+        """model.pt, checked against the manifest (read only by the torch backend)."""
+        entry = self.meta.get("torch")
+        if not entry or not (self.path / entry["file"]).is_file():
+            raise PackageError(f"{self.path} has no PyTorch weights (model.pt): re-export it for the torch backend")
+        _check_file(self.path / entry["file"], entry, True)
+        return self.path / entry["file"]
+
+
+def default_package(kind: str) -> Path:
+    path = BUNDLED / kind
+    if not (path / MANIFEST).is_file():
+        raise PackageError(f"no bundled {kind} package in this install ({path}): pass a package "
+                           f"made with `stylert export {kind}`")
+    return path
+
 
 def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
     """Reads and validates a package; any problem is a PackageError naming it."""
@@ -110,7 +131,11 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
             f = path / str(entry.get("file", ""))
             if not f.is_file():
                 raise PackageError(f"{path}: {precision} graph {name} is missing ({f.name}): re-export the package")
-            if check_hashes and sha256(f) != entry.get("sha256"):
-                raise PackageError(f"{f} does not match the sha256 in {MANIFEST} (modified or "
-                                   f"corrupt): re-export the package")
+            _check_file(f, entry, check_hashes)
     return Package(path, meta)
+
+
+def _check_file(f: Path, entry: Dict[str, Any], check_hashes: bool) -> None:
+    if check_hashes and sha256(f) != entry.get("sha256"):
+        raise PackageError(f"{f} does not match the sha256 in {MANIFEST} (modified or "
+                           f"corrupt): re-export the package")

@@ -78,10 +78,15 @@ def unavailable_reason() -> str:
     try:
         _trt()
     except ImportError:
-        return "TensorRT is not installed (pip install 'stylert[tensorrt]' on a machine with an NVIDIA GPU; JetPack ships it)"
+        return "TensorRT is not installed"
     if cuda_device() is None:
-        return "no CUDA GPU is visible (TensorRT engines are built on, and for, the GPU that runs them)"
+        return "no CUDA GPU is visible"
     return ""
+
+
+# What to do about each unavailable_reason(), for commands that need TensorRT.
+FIX = {"TensorRT is not installed": "pip install 'stylert[tensorrt]' on a machine with an NVIDIA GPU (JetPack ships it)",
+       "no CUDA GPU is visible": "TensorRT engines are built on, and for, the GPU that runs them"}
 
 
 # -- profiles ---------------------------------------------------------------------------
@@ -275,7 +280,7 @@ def build_package(pkg: Package, precision: str, shapes: Optional[str] = None,
     """Engines for every graph of ``pkg`` (from the cache when there), for ``stylert build``."""
     why = unavailable_reason()
     if why:
-        raise TensorRTError(why)
+        raise TensorRTError(f"{why}: {FIX.get(why, 'see README')}")
     trt = _trt()
     device = cuda_device()
     overrides = parse_shapes(shapes or "")

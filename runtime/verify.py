@@ -44,7 +44,7 @@ def _saved_io(pkg: Package) -> Dict[str, np.ndarray] | None:
 def backends() -> List[Tuple[str, str]]:
     """(backend name, reason it is unavailable or '') for every backend verify knows."""
     out = [("onnxruntime-cpu", "")]
-    out.append(("onnxruntime-cuda", "" if works(CUDA) else "no working CUDA provider (no GPU or no onnxruntime-gpu)"))
+    out.append(("onnxruntime-cuda", "" if works(CUDA) else "no working CUDA provider (no GPU, or onnxruntime without CUDA)"))
     from .tensorrt import unavailable_reason
     out.append(("tensorrt", unavailable_reason() or "engines are checked by `stylert build` (not yet by verify)"))
     return out

@@ -19,3 +19,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory):
+    """The three bundled defaults exported once per test run (ae through the CLI, with
+    --save-io); needs torch."""
+    pytest.importorskip("torch")
+    from stylert import cli
+    from stylert import package as pkgmod
+    from stylert.export import package as export_pkg
+
+    root = tmp_path_factory.mktemp("packages")
+    assert cli.main(["export", "ae", "-o", str(root / "ae"), "--save-io"]) == 0
+    for kind in ("adain", "stylegan"):
+        export_pkg.export(kind, root / kind, progress=False)
+    return {k: pkgmod.load(root / k) for k in ("ae", "adain", "stylegan")}

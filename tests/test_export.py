@@ -20,16 +20,6 @@ from stylert.verify import verify  # noqa: E402
 from layouts import DECODER_CONVS, VGG_CONVS, official, port_state  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def packages(tmp_path_factory):
-    """The three defaults exported once (ae through the CLI, with --save-io)."""
-    root = tmp_path_factory.mktemp("packages")
-    assert cli.main(["export", "ae", "-o", str(root / "ae"), "--save-io"]) == 0
-    for kind in ("adain", "stylegan"):
-        export_pkg.export(kind, root / kind, progress=False)
-    return {k: pkgmod.load(root / k) for k in ("ae", "adain", "stylegan")}
-
-
 def _types(model):
     """Tensor name -> ONNX element type (after shape inference)."""
     m = onnx.shape_inference.infer_shapes(model)

@@ -139,10 +139,11 @@ def _tiny_package(path):
 
 def test_build_without_tensorrt_is_one_clear_line(tmp_path, capsys, monkeypatch):
     pkg = _tiny_package(tmp_path / "pkg")
-    monkeypatch.setattr(trt, "unavailable_reason", lambda: "TensorRT is not installed (pip install ...)")
+    monkeypatch.setattr(trt, "unavailable_reason", lambda: "TensorRT is not installed")
     assert cli.main(["build", str(pkg.path), "--precision", "fp16"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "stylert: error: TensorRT is not installed (pip install ...)"
+    assert err.startswith("stylert: error: TensorRT is not installed: pip install 'stylert[tensorrt]'")
+    assert len(err.splitlines()) == 1
     assert cli.main(["build", str(tmp_path / "nothing")]) == 2
     assert "not found" in capsys.readouterr().err
     monkeypatch.undo()

@@ -1,0 +1,66 @@
+"""AutoEncoder: the "diabolo" MLP autoencoder from a model package: encode images to the
+low-dimensional latent manifold, decode latents back, and walk that manifold."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Union
+
+import numpy as np
+
+from .engines import open_engines
+from .package import Package, PackageError, default_package, load
+
+log = logging.getLogger("stylert")
+
+
+class AutoEncoder:
+    def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
+                 precision: str = "fp32"):
+        self.package = package if isinstance(package, Package) else load(package or default_package("ae"))
+        if self.package.kind != "ae":
+            raise PackageError(f"{self.package.path} is a {self.package.kind} package; the AutoEncoder "
+                               f"needs an ae package (stylert export ae)")
+        self.engines, self.backend = open_engines(self.package, backend, precision)
+        log.info(self.backend)
+        io = self.package.meta["io"]
+        self.image_shape, self.latent = tuple(io["image_shape"]), io["latent"]
+        self.in_dim = int(np.prod(self.image_shape))
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Images (N, H, W) or rows (N, H*W) in [0, 1] (uint8: 0..255) -> latents (N, latent)."""
+        x = np.asarray(x)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        x = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
+        if x.shape[1] != self.in_dim:
+            raise ValueError(f"inputs must have {self.in_dim} values ({self.image_shape}), got {x.shape[1]}")
+        return self.engines["encoder"].run({"x": x})
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Latents (N, latent) -> images (N, H, W) in [0, 1]."""
+        z = np.asarray(z, np.float32).reshape(-1, self.latent)
+        return self.engines["decoder"].run({"z": z}).reshape(len(z), *self.image_shape)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        return self.decode(self.encode(x))
+
+    def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
+        """Decoded images along the straight line between the codes of images a and b."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        za, zb = self.encode(np.asarray(a)[None]), self.encode(np.asarray(b)[None])
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        return self.decode((1 - t) * za + t * zb)
+
+    def grid(self, low: np.ndarray, high: np.ndarray, n: int = 16) -> np.ndarray:
+        """Decoded images over an n x n grid of a 2-D latent region: (n, n, H, W), rows
+        going down the second latent axis (the manifold picture)."""
+        if self.latent != 2:
+            raise ValueError(f"a latent grid needs a 2-D latent; this model's is {self.latent}-D")
+        if n < 2:
+            raise ValueError(f"n must be >= 2, got {n}")
+        xs = np.linspace(low[0], high[0], n, dtype=np.float32)
+        ys = np.linspace(high[1], low[1], n, dtype=np.float32)
+        z = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+        return self.decode(z).reshape(n, n, *self.image_shape)

@@ -1,0 +1,137 @@
+"""Engines: one small interface over the backends that run a package's graphs.
+
+An engine runs one graph: ``run(feeds) -> output`` with numpy arrays in and out, plus its
+``backend`` name and ``device``. ``open_engines(pkg, backend)`` picks the backend and
+returns one engine per graph, trying in ``auto`` order:
+
+1. tensorrt          engines from ``stylert build`` (runner not written yet: always skipped)
+2. onnxruntime-cuda  ONNX Runtime's CUDA provider, when a probe shows it really works
+3. onnxruntime-cpu   ONNX Runtime on the CPU, all graph optimizations, threads = cores
+4. torch             the PyTorch modules from the package's model.pt (the reference; CUDA
+                     when torch sees a GPU), only when torch is installed
+
+``onnxruntime`` means the best working ONNX Runtime provider. The choice is explained in
+one line (which backend, and why each faster one was skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import onnxrt
+from .package import Package
+
+log = logging.getLogger("stylert")
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
+AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
+
+
+class BackendError(Exception):
+    """The asked-for backend cannot run here; the message says why and what to use."""
+
+
+class Engine:
+    backend = "?"
+    device = "cpu"
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxRuntimeEngine(Engine):
+    def __init__(self, path, provider: str, threads: Optional[int] = None):
+        self.session = onnxrt.session(path, provider, threads)
+        self.backend = "onnxruntime-cuda" if provider == onnxrt.CUDA else "onnxruntime-cpu"
+        self.device = "cuda" if provider == onnxrt.CUDA else "cpu"
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, feeds)[0]
+
+
+class TorchEngine(Engine):
+    """The PyTorch module a graph was exported from (input order as the graph's)."""
+
+    def __init__(self, module, input_names: List[str], device: str):
+        self.module, self.input_names, self.device = module, input_names, device
+        self.backend = "torch" if device == "cpu" else "torch-cuda"
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            args = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.input_names]
+            return self.module(*args).float().cpu().numpy()
+
+
+def _torch_reason() -> str:
+    try:
+        import torch  # noqa: F401
+        import stylert.export.models  # noqa: F401
+    except ImportError:
+        return "torch is not installed (pip install 'stylert[export]')"
+    return ""
+
+
+def _reasons() -> Dict[str, str]:
+    """Backend -> '' when it can run here, else why not (probed once per process)."""
+    from .tensorrt import unavailable_reason
+
+    trt = unavailable_reason() or "its engine runner is not written yet"
+    cuda = "" if onnxrt.works(onnxrt.CUDA) else "no working CUDA provider"
+    return {"tensorrt": trt, "onnxruntime-cuda": cuda, "onnxruntime-cpu": "", "torch": _torch_reason()}
+
+
+def choose(backend: str = "auto") -> Tuple[str, str]:
+    """(backend to use, one line saying what was chosen and why faster ones were skipped)."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    reasons = _reasons()
+    if backend in ("auto", "onnxruntime"):
+        order = AUTO_ORDER if backend == "auto" else ("onnxruntime-cuda", "onnxruntime-cpu")
+        chosen = next(b for b in order if not reasons[b])
+        skipped = [f"{b}: {reasons[b]}" for b in order[:order.index(chosen)]]
+        return chosen, f"backend: {chosen}" + (f" (skipped {'; '.join(skipped)})" if skipped else "")
+    if reasons[backend]:
+        raise BackendError(f"backend {backend} is not available here: {reasons[backend]}; use --backend auto")
+    return backend, f"backend: {backend}"
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
+                 graphs: Optional[List[str]] = None) -> Tuple[Dict[str, Engine], str]:
+    """({graph: engine}, the one-line choice) for the package's graphs (or those named)."""
+    chosen, line = choose(backend)
+    names = graphs or list(pkg.graphs)
+    if chosen == "torch":
+        return _torch_engines(pkg, names), line + ("" if precision == "fp32" else " (fp32: torch runs the reference weights)")
+    provider = onnxrt.CUDA if chosen == "onnxruntime-cuda" else onnxrt.CPU
+    threads = None if provider == onnxrt.CUDA else _threads()
+    engines: Dict[str, Engine] = {}
+    for name in names:
+        # A graph without the asked variant (adain_full has no int8) runs in fp32.
+        p = precision if precision in pkg.precisions(name) else "fp32"
+        engines[name] = OnnxRuntimeEngine(pkg.onnx(name, p), provider, threads)
+    if precision != "fp32":
+        line += f", {precision}"
+    return engines, line
+
+
+def _torch_engines(pkg: Package, names: List[str]) -> Dict[str, Engine]:
+    import torch
+
+    from stylert.export.graphs import modules
+    from stylert.export.models import load
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    mods = modules(pkg.kind, load(pkg.kind, pkg.torch_weights()).to(device))
+    return {n: TorchEngine(mods[n], [i["name"] for i in pkg.graphs[n]["inputs"]], device) for n in names}
+

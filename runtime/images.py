@@ -1,0 +1,97 @@
+"""Images in and out of the pipelines, in one place.
+
+Files: read with OpenCV (EXIF orientation applied), any of grayscale, RGB, RGBA (alpha
+composited on white) and 8 or 16 bits per channel; refused with one clear line when
+unreadable, empty or above the pixel limit. Arrays: uint8 HWC (RGB, or BGR with
+``bgr=True``) <-> float32 NCHW RGB in [0, 1], each direction one OpenCV call or one numpy
+pass (the naive numpy chain costs about 10 ms per 640x480 frame).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+# Refuse larger inputs (a 100-megapixel photo would need tens of GB of features).
+MAX_PIXELS = int(os.environ.get("STYLERT_MAX_PIXELS", 16_000_000))
+
+
+class ImageError(Exception):
+    """An image that cannot be used; the message names the file and the fix."""
+
+
+def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file as uint8 HWC RGB."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageError(f"image not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path} is empty (0 bytes)")
+    data = np.fromfile(path, dtype=np.uint8)  # also works with non-ASCII paths on Windows
+    # JPEG: IMREAD_COLOR applies the EXIF orientation. Others (PNG, TIFF, WebP) may carry
+    # alpha or 16 bits, which IMREAD_UNCHANGED keeps.
+    jpeg = data[:2].tobytes() == b"\xff\xd8"
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageError(f"{path} is not a readable image (corrupt, or a format OpenCV cannot decode)")
+    return to_rgb8(img, path, max_pixels, bgr=True)
+
+
+def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, bgr: bool = False) -> np.ndarray:
+    """Any grey/RGB/RGBA uint8/uint16/float array -> uint8 HWC RGB (checks the size)."""
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)) or img.size == 0:
+        raise ImageError(f"{name}: expected an HxW, HxWx3 or HxWx4 image, got shape {img.shape}")
+    if img.shape[0] * img.shape[1] > max_pixels:
+        raise ImageError(f"{name} is {img.shape[1]}x{img.shape[0]}, above the limit of {max_pixels} "
+                         f"pixels: resize it (--size) or raise STYLERT_MAX_PIXELS")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        if not np.isfinite(img).all():
+            raise ImageError(f"{name} has NaN or infinite pixels")
+        img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageError(f"{name}: pixel type {img.dtype} is not supported (use uint8, uint16 or float)")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:  # composite on white, as image viewers show it
+        a = img[..., 3:4].astype(np.float32) * (1.0 / 255.0)
+        img = (img[..., :3].astype(np.float32) * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else np.ascontiguousarray(img)
+
+
+def resize_short(img: np.ndarray, side: int) -> np.ndarray:
+    """Shorter side to ``side`` pixels (area filter when shrinking)."""
+    h, w = img.shape[:2]
+    s = side / min(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+
+
+def to_nchw(img: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """uint8 HWC (RGB, or BGR) -> float32 1x3xHxW RGB in [0, 1], in one pass."""
+    return cv2.dnn.blobFromImage(img, scalefactor=1.0 / 255.0, swapRB=bgr)
+
+
+def to_hwc8(x: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """float 3xHxW RGB in [0, 1] -> uint8 HWC (RGB, or BGR), clipped and rounded."""
+    hwc = cv2.merge([x[2 - c] if bgr else x[c] for c in range(3)])  # planes -> interleaved
+    return cv2.convertScaleAbs(np.maximum(hwc, 0.0, out=hwc), alpha=255.0)
+
+
+def pad_to(x: np.ndarray, multiple: int = 8, minimum: int = 16) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """Pads NCHW on the bottom/right (edge-mirrored) to a multiple of ``multiple`` and at
+    least ``minimum`` a side; returns the padded array and the original (H, W)."""
+    h, w = x.shape[2:]
+    ph = max(minimum, -(-h // multiple) * multiple) - h
+    pw = max(minimum, -(-w // multiple) * multiple) - w
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    mode = "reflect" if ph < h and pw < w else "edge"  # reflect needs the pad below the size
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode), (h, w)

@@ -1,0 +1,199 @@
+"""Stylizer: AdaIN style transfer on frames or files, from a model package.
+
+encoder graph -> fused AdaIN kernel (stylert.adain, on the features) -> decoder graph.
+A style is encoded once and kept as its relu4_1 statistics (cached by content), so a
+frame costs one encoder and one decoder run. Frames of any size work: they are padded to
+a multiple of 8 (edges mirrored) and the output cropped back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from typing import List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from . import adain as fused
+from .engines import open_engines
+from .images import MAX_PIXELS, ImageError, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
+from .package import Package, PackageError, default_package, load
+
+log = logging.getLogger("stylert")
+
+StyleInput = Union[str, os.PathLike, np.ndarray]
+
+
+def coral(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The reference implementation's colour preservation: ``source`` (3xHxW float) with
+    its RGB mean and covariance matched to ``target``'s (whitening, then colouring with
+    matrix square roots)."""
+    def flat_norm(x):
+        f = x.reshape(3, -1).astype(np.float64)
+        mean, std = f.mean(1, keepdims=True), f.std(1, ddof=1, keepdims=True)
+        return (f - mean) / std, mean, std
+
+    def sqrtm(m):
+        u, s, vt = np.linalg.svd(m)
+        return u @ np.diag(np.sqrt(s)) @ vt
+
+    s_norm, _, _ = flat_norm(source)
+    t_norm, t_mean, t_std = flat_norm(target)
+    s_cov = s_norm @ s_norm.T + np.eye(3)
+    t_cov = t_norm @ t_norm.T + np.eye(3)
+    moved = sqrtm(t_cov) @ np.linalg.inv(sqrtm(s_cov)) @ s_norm
+    return (moved * t_std + t_mean).reshape(source.shape).astype(np.float32)
+
+
+class Stylizer:
+    """``Stylizer(package=None, backend="auto")``: see README. ``style_size`` is the
+    shorter side styles are resized to before encoding (the reference uses 512)."""
+
+    def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
+                 precision: str = "fp32", style_size: Optional[int] = 512, max_pixels: int = MAX_PIXELS):
+        self.package = package if isinstance(package, Package) else load(package or default_package("adain"))
+        if self.package.kind != "adain":
+            raise PackageError(f"{self.package.path} is a {self.package.kind} package; the Stylizer "
+                               f"needs an adain package (stylert export adain)")
+        self.engines, self.backend = open_engines(self.package, backend, precision, ["encoder", "decoder"])
+        log.info(self.backend)
+        self.eps = float(self.package.meta["io"]["eps"])
+        self.style_size, self.max_pixels = style_size, max_pixels
+        self._cache: dict = {}
+        self._styles: List[np.ndarray] = []  # the style images (for colour preservation)
+        self._weights: List[float] = [1.0]
+        self._stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._background: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._smoothed: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    # -- styles -----------------------------------------------------------------------
+    def _style_image(self, style: StyleInput) -> Tuple[np.ndarray, str]:
+        """(float 1x3xHxW RGB, cache key) of a style file or uint8 HWC RGB array."""
+        if isinstance(style, np.ndarray):
+            img = to_rgb8(style, "style", self.max_pixels)
+            key = hashlib.sha256(img.tobytes() + str(img.shape).encode()).hexdigest()
+        else:
+            img = read_image(style, self.max_pixels)
+            with open(style, "rb") as f:
+                key = hashlib.sha256(f.read()).hexdigest()
+        if self.style_size:
+            img = resize_short(img, self.style_size)
+        return to_nchw(img), f"{key}:{self.style_size}"
+
+    def _encode_stats(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        x, _ = pad_to(x)
+        feats = self.engines["encoder"].run({"image": x})
+        mean, std = fused.channel_stats(feats, eps=self.eps)
+        return mean.reshape(-1), std.reshape(-1)
+
+    def style_stats(self, style: StyleInput) -> Tuple[np.ndarray, np.ndarray]:
+        """Mean and std (C,) of a style's relu4_1 features, computed once per content."""
+        x, key = self._style_image(style)
+        if key not in self._cache:
+            self._cache[key] = self._encode_stats(x)
+        return self._cache[key]
+
+    def set_style(self, styles: Union[StyleInput, Sequence[StyleInput]], weights: Optional[Sequence[float]] = None,
+                  background: Optional[StyleInput] = None) -> None:
+        """One style, or several mixed by ``weights`` (normalised to sum 1); ``background``
+        is the style where a mask given to ``__call__`` is 0."""
+        styles = [styles] if isinstance(styles, (str, os.PathLike, np.ndarray)) else list(styles)
+        if not styles:
+            raise ValueError("give at least one style")
+        weights = [1.0] * len(styles) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(styles):
+            raise ValueError(f"{len(styles)} styles but {len(weights)} weights: give one weight per style")
+        if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"style weights must be finite, >= 0 and not all 0, got {weights}")
+        stats = [self.style_stats(s) for s in styles]
+        self._stats = fused.mix_stats([m for m, _ in stats], [s for _, s in stats], weights)
+        self._styles = [self._style_image(s)[0] for s in styles]
+        self._weights = weights
+        self._background = self.style_stats(background) if background is not None else None
+
+    # -- frames -----------------------------------------------------------------------
+    def __call__(self, frames: np.ndarray, alpha: float = 1.0, preserve_color: bool = False,
+                 mask: Optional[np.ndarray] = None, bgr: bool = False, smoothing: float = 0.0) -> np.ndarray:
+        """Stylizes uint8 HWC frames (one HxWx3 or a batch NxHxWx3; RGB, or BGR with ``bgr``)
+        or float NCHW RGB in [0, 1]; returns the same kind and size.
+        ``mask`` (HxW, 1 = foreground style, 0 = background style) needs a background style.
+        ``smoothing`` in [0, 1) carries the content statistics from frame to frame (video:
+        less flicker; 0 = off)."""
+        if self._stats is None:
+            raise ValueError("no style set: call set_style() first")
+        if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if not (math.isfinite(smoothing) and 0.0 <= smoothing < 1.0):
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if mask is not None and self._background is None:
+            raise ValueError("a mask needs a background style: set_style(..., background=STYLE)")
+        x, as_uint8 = self._to_nchw(frames, bgr)
+        padded, (h, w) = pad_to(x)
+        feats = self.engines["encoder"].run({"image": padded})
+        mean, std = self._frame_style(x) if preserve_color else self._stats
+        if mask is not None:
+            m = self._feature_mask(mask, (h, w), feats.shape[2:])
+            bg_mean, bg_std = self._background
+            fused.adain_masked(feats, m, mean, std, bg_mean, bg_std, alpha=alpha, eps=self.eps, out=feats)
+        else:
+            if smoothing > 0.0:
+                mean, std = self._smooth(feats, mean, std, smoothing)
+            fused.adain(feats, mean, std, alpha=alpha, eps=self.eps, out=feats)
+        out = self.engines["decoder"].run({"features": feats})[:, :, :h, :w]
+        if not as_uint8:
+            return np.ascontiguousarray(out)
+        imgs = [to_hwc8(o, bgr) for o in out]
+        return imgs[0] if frames.ndim == 3 else np.stack(imgs)
+
+    def _to_nchw(self, frames: np.ndarray, bgr: bool) -> Tuple[np.ndarray, bool]:
+        frames = np.asarray(frames)
+        if frames.dtype == np.uint8 and frames.ndim in (3, 4) and frames.shape[-1] == 3:
+            batch = frames[None] if frames.ndim == 3 else frames
+            if batch.shape[1] * batch.shape[2] > self.max_pixels:
+                raise ImageError(f"frame is {batch.shape[2]}x{batch.shape[1]}, above the limit of "
+                                 f"{self.max_pixels} pixels: resize it first")
+            return np.concatenate([to_nchw(f, bgr) for f in batch]), True
+        if frames.dtype == np.float32 and frames.ndim == 4 and frames.shape[1] == 3:
+            return frames, False
+        raise ImageError(f"frames must be uint8 HxWx3 / NxHxWx3 or float32 Nx3xHxW, got "
+                         f"{frames.dtype} {frames.shape} (convert grey/RGBA with stylert.images.to_rgb8)")
+
+    def _frame_style(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Colour preservation: each style recoloured to the content (first frame), re-encoded."""
+        stats = [self._encode_stats(coral(s[0], x[0])[None]) for s in self._styles]
+        return fused.mix_stats([m for m, _ in stats], [s for _, s in stats], self._weights)
+
+    @staticmethod
+    def _feature_mask(mask: np.ndarray, size: Tuple[int, int], fsize: Tuple[int, int]) -> np.ndarray:
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[2] in (1, 3, 4):
+            m = m[..., 0]
+        if m.ndim != 2:
+            raise ImageError(f"mask must be an HxW image, got shape {m.shape}")
+        if m.dtype == np.bool_:
+            m = m.astype(np.float32)
+        elif m.dtype == np.uint8:
+            m = m.astype(np.float32) * (1.0 / 255.0)
+        m = cv2.resize(m.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        fh, fw = fsize  # features cover the padded frame; the mask covers the frame
+        ph, pw = fh * 8, fw * 8
+        m = np.pad(m, ((0, ph - size[0]), (0, pw - size[1])), mode="edge")
+        return np.clip(cv2.resize(m, (fw, fh), interpolation=cv2.INTER_AREA), 0.0, 1.0)
+
+    def _smooth(self, feats, mean, std, beta):
+        """AdaIN with the content statistics averaged over frames (exponentially), written
+        as AdaIN with adjusted style statistics so the fused kernel still does the work."""
+        c_mean, c_std = fused.channel_stats(feats, eps=self.eps)
+        c_mean, c_std = c_mean.reshape(feats.shape[:2]), c_std.reshape(feats.shape[:2])
+        if self._smoothed is None or self._smoothed[0].shape != c_mean.shape:
+            self._smoothed = (c_mean, c_std)
+        s_mean = beta * self._smoothed[0] + (1 - beta) * c_mean
+        s_std = beta * self._smoothed[1] + (1 - beta) * c_std
+        self._smoothed = (s_mean, s_std)
+        # (x - s_mean) / s_std * std + mean == (x - c_mean) / c_std * std' + mean'
+        new_std = std * c_std / s_std
+        new_mean = mean + std * (c_mean - s_mean) / s_std
+        return new_mean.reshape(-1).astype(np.float32), new_std.reshape(-1).astype(np.float32)

@@ -1,0 +1,316 @@
+"""Pipelines through ONNX Runtime against the PyTorch modules, backend selection, image
+I/O and the bad inputs."""
+
+import math
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from stylert import AutoEncoder, Generator, Stylizer, cli, parity  # noqa: E402
+from stylert.engines import BackendError, choose  # noqa: E402
+from stylert.export.data import digits, photos  # noqa: E402
+from stylert.export.models import load  # noqa: E402
+from stylert.images import ImageError, read_image, to_hwc8, to_nchw  # noqa: E402
+from stylert.package import PackageError  # noqa: E402
+from stylert.stylizer import coral  # noqa: E402
+
+
+def close(want, got):
+    return parity.passes(parity.compare(np.asarray(want), np.asarray(got)), "fp32")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load("adain")
+
+
+@pytest.fixture(scope="module")
+def imgs():
+    ph = photos()
+    return {k: cv2.resize(ph[k], (96, 64), interpolation=cv2.INTER_AREA) for k in ("chelsea", "coffee", "hubble_deep_field")}
+
+
+def t(img):
+    return torch.from_numpy(to_nchw(img))
+
+
+# ------------------------------------------------------------------------- Stylizer
+
+def test_stylizer_matches_pytorch(packages, net, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu", style_size=None)
+    st.set_style(imgs["coffee"])
+    content = to_nchw(imgs["chelsea"])
+    with torch.no_grad():
+        want = net(torch.from_numpy(content), *net.style_stats(t(imgs["coffee"])), 0.6).numpy()
+    assert close(want, st(content, alpha=0.6))
+    # uint8 in, uint8 out: the same image, rounded
+    assert np.array_equal(st(imgs["chelsea"], alpha=0.6), to_hwc8(st(content, alpha=0.6)[0]))
+
+
+def test_style_interpolation_matches_mixing_adain_outputs(packages, net, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu", style_size=None)
+    st.set_style([imgs["coffee"], imgs["hubble_deep_field"]], weights=[0.3, 0.9])
+    with torch.no_grad():
+        feat = net.encoder(t(imgs["chelsea"]))
+        mixed = sum(w * net.adain(feat, *net.style_stats(t(imgs[s])))
+                    for w, s in [(0.25, "coffee"), (0.75, "hubble_deep_field")])
+        want = net.decoder(mixed).numpy()
+    assert close(want, st(to_nchw(imgs["chelsea"])))
+
+
+def _torch_coral(source, target):
+    """The reference implementation's coral(), transcribed to torch for this test."""
+    def flat(x):
+        f = x.reshape(3, -1).double()
+        mean, std = f.mean(1, keepdim=True), f.std(1, keepdim=True)
+        return (f - mean) / std, mean, std
+
+    def sqrtm(m):
+        u, s, v = torch.svd(m)
+        return u @ torch.diag(s.sqrt()) @ v.t()
+
+    s_norm, _, _ = flat(source)
+    t_norm, t_mean, t_std = flat(target)
+    moved = sqrtm(t_norm @ t_norm.t() + torch.eye(3, dtype=torch.float64)) @ torch.inverse(
+        sqrtm(s_norm @ s_norm.t() + torch.eye(3, dtype=torch.float64))) @ s_norm
+    return (moved * t_std + t_mean).reshape(source.shape).float()
+
+
+def test_colour_preservation_matches_the_reference(packages, net, imgs):
+    style, content = to_nchw(imgs["coffee"]), to_nchw(imgs["chelsea"])
+    assert np.allclose(coral(style[0], content[0]), _torch_coral(torch.from_numpy(style[0]), torch.from_numpy(content[0])).numpy(), atol=1e-5)
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu", style_size=None)
+    st.set_style(imgs["coffee"])
+    with torch.no_grad():
+        recoloured = _torch_coral(torch.from_numpy(style[0]), torch.from_numpy(content[0]))[None]
+        want = net(torch.from_numpy(content), *net.style_stats(recoloured)).numpy()
+    got = st(content, preserve_color=True)
+    assert parity.compare(want, got)["psnr"] > 70  # coral in float64 numpy vs torch: tiny differences
+    assert not close(st(content), got)
+
+
+def test_mask_gives_each_region_its_style(packages, net, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu", style_size=None)
+    st.set_style(imgs["coffee"], background=imgs["hubble_deep_field"])
+    mask = np.zeros((64, 96), np.uint8)
+    mask[:, :48] = 255  # left half: features columns 0..5
+    with torch.no_grad():
+        feat = net.encoder(t(imgs["chelsea"]))
+        out = feat.clone()
+        for cols, style in [(slice(0, 6), "coffee"), (slice(6, 12), "hubble_deep_field")]:
+            out[..., cols] = net.adain(feat[..., cols], *net.style_stats(t(imgs[style])))
+        want = net.decoder(out).numpy()
+    assert close(want, st(to_nchw(imgs["chelsea"]), mask=mask))
+
+
+def test_any_size_and_batches(packages, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    st.set_style(imgs["coffee"])
+    for h, w in [(37, 50), (3, 5), (1, 1), (64, 96)]:
+        frame = np.ascontiguousarray(imgs["chelsea"][:h, :w])
+        assert st(frame).shape == (h, w, 3)
+    batch = np.stack([imgs["chelsea"], imgs["coffee"]])
+    out = st(batch, alpha=0.5)
+    assert out.shape == batch.shape
+    assert np.abs(out[0].astype(int) - st(imgs["chelsea"], alpha=0.5).astype(int)).max() <= 1
+    bgr = st(imgs["chelsea"][..., ::-1].copy(), bgr=True)
+    assert np.array_equal(bgr[..., ::-1], st(imgs["chelsea"]))
+
+
+def test_temporal_smoothing(packages, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    st.set_style(imgs["coffee"])
+    a, b = imgs["chelsea"], np.ascontiguousarray(imgs["chelsea"][:, ::-1])
+    first = st(a, smoothing=0.9)
+    assert np.abs(first.astype(int) - st(a).astype(int)).max() <= 1  # nothing to smooth yet
+    second = st(b, smoothing=0.9)
+    assert np.abs(second.astype(int) - st(b).astype(int)).max() > 2  # a's statistics carried over
+
+
+def test_style_cache_encodes_once(packages, imgs, tmp_path):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    path = tmp_path / "s.png"
+    cv2.imwrite(str(path), imgs["coffee"][..., ::-1])
+    calls = []
+    run = st.engines["encoder"].run
+    st.engines["encoder"].run = lambda feeds: calls.append(1) or run(feeds)
+    st.set_style(path)
+    st.set_style([path, path], weights=[1, 1])
+    assert len(calls) == 1
+
+
+# ------------------------------------------------------------------------ Generator
+
+def test_generator_matches_pytorch(packages):
+    g = load("stylegan")
+    gen = Generator(packages["stylegan"], backend="onnxruntime-cpu")
+    z = gen.z([0, 7])
+    assert np.array_equal(z[1], np.random.RandomState(7).randn(g.style_dim).astype(np.float32))
+    noise = gen.noise(2, "random", 3)
+    with torch.no_grad():
+        w = g.truncate(g.mapping(torch.from_numpy(z)), 0.7)
+        want = g.synthesis(g.broadcast(w), [torch.from_numpy(n) for n in noise]).numpy() * 0.5 + 0.5
+    ws = gen.broadcast(gen.truncate(gen.mapping(z), 0.7))
+    assert close(np.clip(want, 0, 1), gen.synthesis(ws, noise=noise))
+    imgs = gen([0, 7], truncation=0.7)
+    assert imgs.shape == (2, 32, 32, 3) and imgs.dtype == np.uint8
+    assert np.array_equal(gen([7], truncation=0.7)[0], imgs[1])  # batching does not change an image
+
+
+def test_truncation_mixing_and_noise(packages):
+    gen = Generator(packages["stylegan"], backend="onnxruntime-cpu")
+    avg = gen([1, 2, 3], truncation=0.0)
+    assert np.array_equal(avg[0], avg[1]) and np.array_equal(avg[1], avg[2])
+    w = gen.mapping(gen.z([4, 5]))
+    own = gen.mix(w[:1], w[:1], layers=[0, 1])
+    assert np.array_equal(gen.synthesis(own), gen.synthesis(gen.broadcast(w[:1])))
+    mixed = gen.mix(w[:1], w[1:], layers=[0, 1])
+    assert not np.array_equal(gen.synthesis(mixed), gen.synthesis(gen.broadcast(w[:1])))
+    assert all(n.shape == (2, *s) for n, s in zip(gen.noise(2, "const"), gen.noise_shapes))
+    assert not np.any(gen.noise(2, "none")[0])
+    with pytest.raises(ValueError, match="finite"):
+        gen([0], truncation=math.nan)
+    with pytest.raises(ValueError, match="layers must be in"):
+        gen.mix(w[:1], w[1:], layers=[gen.num_ws])
+    with pytest.raises(ValueError, match="noise mode"):
+        gen([0], noise_mode="loud")
+    with pytest.raises(ValueError, match="seeds"):
+        gen([-1])
+
+
+# ---------------------------------------------------------------------- AutoEncoder
+
+def test_autoencoder_matches_pytorch(packages):
+    ae = load("ae")
+    pipe = AutoEncoder(packages["ae"], backend="onnxruntime-cpu")
+    x = digits()[2][:16]
+    with torch.no_grad():
+        z = ae.encode(torch.from_numpy(x)).numpy()
+        rec = ae(torch.from_numpy(x)).numpy().reshape(16, 8, 8)
+    assert close(z, pipe.encode(x.reshape(16, 8, 8)))
+    assert close(rec, pipe.reconstruct(x))
+    line = pipe.interpolate(x[0], x[1], steps=5)
+    assert line.shape == (5, 8, 8) and close(pipe.reconstruct(x[:1])[0], line[0])
+    assert pipe.grid(np.array([-1, -1]), np.array([1, 1]), 4).shape == (4, 4, 8, 8)
+
+
+# ------------------------------------------------------------------ backend choice
+
+def test_fallback_chain_lands_on_the_cpu_quietly(packages, capfd):
+    chosen, line = choose("auto")
+    assert chosen == "onnxruntime-cpu"  # this machine: no TensorRT, no GPU
+    assert "skipped tensorrt:" in line and "onnxruntime-cuda:" in line
+    capfd.readouterr()
+    Stylizer(packages["adain"])
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # no provider noise
+    for backend in ("tensorrt", "onnxruntime-cuda"):
+        with pytest.raises(BackendError, match=f"backend {backend} is not available here"):
+            Stylizer(packages["adain"], backend=backend)
+    with pytest.raises(BackendError, match="unknown backend"):
+        Generator(packages["stylegan"], backend="cuda")
+
+
+def test_torch_backend_runs_the_package_weights(packages, imgs):
+    a = Stylizer(packages["adain"], backend="torch")
+    b = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    for st in (a, b):
+        st.set_style(imgs["coffee"])
+    assert a.backend == "backend: torch"
+    assert close(a(to_nchw(imgs["chelsea"])), b(to_nchw(imgs["chelsea"])))
+
+
+def test_int8_variant_is_used_when_asked(packages, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu", precision="int8")
+    assert st.backend.endswith("int8")
+    st.set_style(imgs["coffee"])
+    ref = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    ref.set_style(imgs["coffee"])
+    psnr = parity.compare(ref(to_nchw(imgs["chelsea"])), st(to_nchw(imgs["chelsea"])))["psnr"]
+    assert 20 < psnr < 80
+
+
+# ------------------------------------------------------------------------ bad input
+
+def _exif_rotated_jpeg(img, orientation=6):
+    """A JPEG whose EXIF says 'rotate 90 degrees clockwise to display' (a phone photo)."""
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    exif = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
+    return jpg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpg[2:]
+
+
+def test_image_files_of_every_kind(tmp_path, imgs):
+    rgb = imgs["chelsea"]
+    cases = {
+        "grey.png": cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY),
+        "rgba.png": np.dstack([rgb[..., ::-1], np.full(rgb.shape[:2], 255, np.uint8)]),
+        "deep.png": rgb[..., ::-1].astype(np.uint16) * 257,
+    }
+    for name, arr in cases.items():
+        cv2.imwrite(str(tmp_path / name), arr)
+        img = read_image(tmp_path / name)
+        assert img.shape == (64, 96, 3) and img.dtype == np.uint8, name
+    assert np.array_equal(read_image(tmp_path / "deep.png"), rgb)
+    assert np.array_equal(read_image(tmp_path / "rgba.png"), rgb)
+    (tmp_path / "phone.jpg").write_bytes(_exif_rotated_jpeg(rgb[..., ::-1]))
+    assert read_image(tmp_path / "phone.jpg").shape == (96, 64, 3)  # turned upright
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG not really")
+    for name, msg in [("empty.png", "is empty"), ("corrupt.png", "not a readable image"), ("none.png", "not found")]:
+        with pytest.raises(ImageError, match=msg):
+            read_image(tmp_path / name)
+    with pytest.raises(ImageError, match="above the limit"):
+        read_image(tmp_path / "grey.png", max_pixels=1000)
+
+
+def test_bad_pipeline_arguments(packages, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu", max_pixels=10_000)
+    with pytest.raises(ValueError, match="no style set"):
+        st(imgs["chelsea"])
+    with pytest.raises(ValueError, match="2 styles but 1 weights"):
+        st.set_style([imgs["coffee"], imgs["chelsea"]], weights=[1.0])
+    for w in ([-1.0], [math.nan], [0.0]):
+        with pytest.raises(ValueError, match="weights must be"):
+            st.set_style([imgs["coffee"]], weights=w)
+    st.set_style(imgs["coffee"])
+    for alpha in (-0.1, 1.5, math.nan):
+        with pytest.raises(ValueError, match="alpha"):
+            st(imgs["chelsea"], alpha=alpha)
+    with pytest.raises(ValueError, match="background style"):
+        st(imgs["chelsea"], mask=np.ones((64, 96), np.uint8))
+    with pytest.raises(ImageError, match="above the limit"):
+        st(np.zeros((200, 200, 3), np.uint8))
+    with pytest.raises(ImageError, match="uint8 HxWx3"):
+        st(np.zeros((64, 96), np.uint8))
+    for cls, kind in [(Stylizer, "stylegan"), (Generator, "ae"), (AutoEncoder, "adain")]:
+        with pytest.raises(PackageError, match="package; the"):
+            cls(packages[kind])
+
+
+def test_stylize_cli_batch_reports_failures(packages, imgs, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b"):
+        cv2.imwrite(str(src / f"{name}.png"), imgs["chelsea"][..., ::-1])
+    (src / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    cv2.imwrite(str(tmp_path / "style.png"), imgs["coffee"][..., ::-1])
+    argv = ["stylize", str(src), "--style", str(tmp_path / "style.png"), "-o", str(tmp_path / "out"),
+            "--package", str(packages["adain"].path), "--alpha", "0.8"]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "wrote 2 of 3 images" in captured.out
+    assert "broken.jpg is not a readable image" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert cv2.imread(str(tmp_path / "out" / "a.png")).shape == (64, 96, 3)
+    with pytest.raises(SystemExit):
+        cli.main(argv[:-1] + ["nan"])
+    assert "expected a number in [0, 1]" in capsys.readouterr().err
+    assert cli.main(argv[:-2] + ["--style", str(tmp_path / "nostyle.png")]) == 2
+    assert "image not found" in capsys.readouterr().err
+    assert cli.main(argv + ["--mask", str(tmp_path / "style.png")]) == 2
+    assert "--mask needs --style-bg" in capsys.readouterr().err
