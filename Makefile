@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/adain_kernel.py
+
+# The bundled default packages, exported from export/defaults (CPU variants; their torch
+# backend reads export/defaults itself). Run after retraining a default.
+packages: setup
+	for k in ae adain stylegan; do \
+	  $(BIN)/stylert export $$k -o runtime/packages/$$k --precision fp32,int8 --no-torch-weights --force || exit 1; \
+	done
 
 clean:
 	rm -rf build $(VENV)

@@ -14,7 +14,6 @@ one write).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,8 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stylert import adain
-from stylert.sysinfo import describe, machine_slug
-from stylert.timing import NOISY_CV, interleaved, summarize
+from stylert.sysinfo import describe
+from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHANNELS = 512  # relu4_1 of VGG-19
@@ -158,12 +157,7 @@ def main(argv=None) -> int:
     text = markdown(rows, info, args.threads)
     print(text)
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        stem = RESULTS / f"adain_kernel-{machine_slug(info)}"
-        stem.with_suffix(".json").write_text(
-            json.dumps({"system": info, "threads": args.threads, "results": rows}, indent=1) + "\n")
-        stem.with_suffix(".md").write_text(text)
-        print(f"wrote {stem}.json and {stem}.md")
+        save_results(RESULTS, "adain_kernel", text, rows, threads=args.threads)
     return 0
 
 

@@ -92,8 +92,10 @@ def _check_destination(out: Path, force: bool) -> None:
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ExportError(f"{out} exists and is not empty: pass --force to replace it, or choose another folder")
     parent = out.resolve().parent
-    if not parent.is_dir():
-        raise ExportError(f"cannot create {out}: {parent} does not exist")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create {out}: {e.strerror} ({e.filename})") from None
     if not os.access(parent, os.W_OK):
         raise ExportError(f"cannot write to {parent}: choose a writable output folder")
 
@@ -101,7 +103,7 @@ def _check_destination(out: Path, force: bool) -> None:
 def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
            vgg: Optional[str] = None, decoder: Optional[str] = None, size: Optional[int] = None,
            precisions: Sequence[str] = pkg.PRECISIONS, save_io: bool = False, force: bool = False,
-           allow_pickle: bool = False, progress: bool = True) -> pkg.Package:
+           allow_pickle: bool = False, torch_weights: bool = True, progress: bool = True) -> pkg.Package:
     """Exports ``kind`` to the package folder ``out`` and returns it (see module doc)."""
     out = Path(out)
     bad = [p for p in precisions if p not in pkg.PRECISIONS]
@@ -113,7 +115,7 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        meta = _export_into(tmp, kind, model, sources, precisions, save_io, progress)
+        meta = _export_into(tmp, kind, model, sources, precisions, save_io, torch_weights, progress)
         failed = [r for r in meta["parity"]["results"] if not r["passed"]]
         if failed:
             raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
@@ -124,7 +126,7 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
 
 
 def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precisions: Sequence[str],
-                 save_io: bool, progress: bool) -> Dict:
+                 save_io: bool, torch_weights: bool, progress: bool) -> Dict:
     torch.manual_seed(0)
     with torch.no_grad():
         graphs: List[Graph] = GRAPHS[kind](model)
@@ -173,9 +175,9 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
             saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
             saved[f"{g.name}/out/{g.output}"] = ref
     bar.close()
-    # The weights themselves, for the runtime's optional torch backend (the reference).
-    save_atomic(stylert_checkpoint(kind, model.config, model), tmp / "model.pt")
-    meta["torch"] = {"file": "model.pt", "sha256": pkg.sha256(tmp / "model.pt")}
+    if torch_weights:  # the weights themselves, for the runtime's optional torch backend
+        save_atomic(stylert_checkpoint(kind, model.config, model), tmp / "model.pt")
+        meta["torch"] = {"file": "model.pt", "sha256": pkg.sha256(tmp / "model.pt")}
     if save_io:
         np.savez_compressed(tmp / "parity_io.npz", **saved)
         meta["saved_io"] = {"file": "parity_io.npz", "sha256": pkg.sha256(tmp / "parity_io.npz")}

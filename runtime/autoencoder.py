@@ -3,27 +3,20 @@ low-dimensional latent manifold, decode latents back, and walk that manifold."""
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Optional, Union
 
 import numpy as np
 
-from .engines import open_engines
-from .package import Package, PackageError, default_package, load
-
-log = logging.getLogger("stylert")
+from .engines import open_pipeline
+from .package import Package
 
 
 class AutoEncoder:
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32"):
-        self.package = package if isinstance(package, Package) else load(package or default_package("ae"))
-        if self.package.kind != "ae":
-            raise PackageError(f"{self.package.path} is a {self.package.kind} package; the AutoEncoder "
-                               f"needs an ae package (stylert export ae)")
-        self.engines, self.backend = open_engines(self.package, backend, precision)
-        log.info(self.backend)
+        self.package, self.engines, self.backend = open_pipeline(package, "ae", "AutoEncoder", backend,
+                                                                 precision)
         io = self.package.meta["io"]
         self.image_shape, self.latent = tuple(io["image_shape"]), io["latent"]
         self.in_dim = int(np.prod(self.image_shape))

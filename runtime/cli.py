@@ -174,7 +174,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         pkg = package.export(args.model, args.out, checkpoint=args.checkpoint, vgg=args.vgg,
                              decoder=args.decoder, size=args.size, precisions=args.precision,
-                             save_io=args.save_io, force=args.force, allow_pickle=args.unsafe_pickle)
+                             save_io=args.save_io, force=args.force, allow_pickle=args.unsafe_pickle,
+                             torch_weights=not args.no_torch_weights)
     except package.ParityError as e:
         print(str(e), file=sys.stderr)
         print("stylert: error: the exported graphs do not match PyTorch (table above); no package "
@@ -359,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="variants to write, e.g. fp32,fp16 (default: all; int8 where the graph has calibration data)")
     exp.add_argument("--save-io", action="store_true", help="keep the parity inputs and PyTorch outputs in the package")
     exp.add_argument("--force", action="store_true", help="replace an existing non-empty output folder")
+    exp.add_argument("--no-torch-weights", action="store_true",
+                     help="leave model.pt out (the package then has no torch backend)")
     exp.add_argument("--unsafe-pickle", action="store_true", help="allow checkpoints that need full unpickling (runs their code)")
     exp.set_defaults(func=cmd_export)
 

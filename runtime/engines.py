@@ -125,6 +125,21 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
     return engines, line
 
 
+def open_pipeline(package, kind: str, who: str, backend: str, precision: str,
+                  graphs: Optional[List[str]] = None) -> Tuple[Package, Dict[str, Engine], str]:
+    """What every pipeline's constructor does: the package (the bundled one of ``kind`` when
+    None), checked to be of ``kind``, and its engines; the backend line is logged."""
+    from .package import PackageError, default_package, load
+
+    pkg = package if isinstance(package, Package) else load(package or default_package(kind))
+    if pkg.kind != kind:
+        raise PackageError(f"{pkg.path} is a {pkg.kind} package; the {who} needs a {kind} package "
+                           f"(stylert export {kind})")
+    engines, line = open_engines(pkg, backend, precision, graphs)
+    log.info(line)
+    return pkg, engines, line
+
+
 def _torch_engines(pkg: Package, names: List[str]) -> Dict[str, Engine]:
     import torch
 

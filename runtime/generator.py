@@ -8,18 +8,16 @@ official StyleGAN scripts, so a seed is the same face on every backend.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from .engines import open_engines
+from .engines import open_pipeline
 from .images import to_hwc8
-from .package import Package, PackageError, default_package, load
+from .package import Package
 
-log = logging.getLogger("stylert")
 NOISE_MODES = ("const", "random", "none")
 
 
@@ -37,12 +35,8 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 class Generator:
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32"):
-        self.package = package if isinstance(package, Package) else load(package or default_package("stylegan"))
-        if self.package.kind != "stylegan":
-            raise PackageError(f"{self.package.path} is a {self.package.kind} package; the Generator "
-                               f"needs a stylegan package (stylert export stylegan)")
-        self.engines, self.backend = open_engines(self.package, backend, precision)
-        log.info(self.backend)
+        self.package, self.engines, self.backend = open_pipeline(package, "stylegan", "Generator", backend,
+                                                                 precision)
         io = self.package.meta["io"]
         self.num_ws, self.style_dim, self.size = io["num_ws"], io["style_dim"], io["size"]
         self.noise_shapes = [tuple(s) for s in io["noise_shapes"]]

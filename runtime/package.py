@@ -79,12 +79,17 @@ class Package:
         return self.path / files[precision]["file"]
 
     def torch_weights(self) -> Path:
-        """model.pt, checked against the manifest (read only by the torch backend)."""
+        """model.pt, checked against the manifest (read only by the torch backend). The
+        bundled packages have none: their source is the bundled checkpoint of stylert.export."""
         entry = self.meta.get("torch")
-        if not entry or not (self.path / entry["file"]).is_file():
-            raise PackageError(f"{self.path} has no PyTorch weights (model.pt): re-export it for the torch backend")
-        _check_file(self.path / entry["file"], entry, True)
-        return self.path / entry["file"]
+        if entry and (self.path / entry["file"]).is_file():
+            _check_file(self.path / entry["file"], entry, True)
+            return self.path / entry["file"]
+        source = self.meta.get("source", {}).get("checkpoint", {})
+        bundled = Path(__file__).resolve().parent / "export" / "defaults" / str(source.get("file"))
+        if bundled.is_file() and sha256(bundled) == source.get("sha256"):
+            return bundled
+        raise PackageError(f"{self.path} has no PyTorch weights (model.pt): re-export it for the torch backend")
 
 
 def default_package(kind: str) -> Path:

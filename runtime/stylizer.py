@@ -9,7 +9,6 @@ a multiple of 8 (edges mirrored) and the output cropped back.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
 from typing import List, Optional, Sequence, Tuple, Union
@@ -18,11 +17,10 @@ import cv2
 import numpy as np
 
 from . import adain as fused
-from .engines import open_engines
+from .engines import open_pipeline
 from .images import MAX_PIXELS, ImageError, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
-from .package import Package, PackageError, default_package, load
+from .package import Package
 
-log = logging.getLogger("stylert")
 
 StyleInput = Union[str, os.PathLike, np.ndarray]
 
@@ -54,12 +52,8 @@ class Stylizer:
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", style_size: Optional[int] = 512, max_pixels: int = MAX_PIXELS):
-        self.package = package if isinstance(package, Package) else load(package or default_package("adain"))
-        if self.package.kind != "adain":
-            raise PackageError(f"{self.package.path} is a {self.package.kind} package; the Stylizer "
-                               f"needs an adain package (stylert export adain)")
-        self.engines, self.backend = open_engines(self.package, backend, precision, ["encoder", "decoder"])
-        log.info(self.backend)
+        self.package, self.engines, self.backend = open_pipeline(package, "adain", "Stylizer", backend,
+                                                                 precision, ["encoder", "decoder"])
         self.eps = float(self.package.meta["io"]["eps"])
         self.style_size, self.max_pixels = style_size, max_pixels
         self._cache: dict = {}

@@ -6,7 +6,9 @@ alike; every call is timed with perf_counter_ns after a warm-up.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Callable, Dict, List
 
 import numpy as np
@@ -64,3 +66,17 @@ def interleaved(
         if progress is not None:
             progress(rounds)
     return samples
+
+
+def save_results(folder: Path, name: str, table: str, rows: List[Dict], **extra) -> Path:
+    """Writes FOLDER/NAME-MACHINE.json (system description, rows, extras) and .md (the
+    table); returns the path without suffix."""
+    from .sysinfo import describe, machine_slug
+
+    info = describe()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{name}-{machine_slug(info)}"
+    stem.with_suffix(".json").write_text(json.dumps({"system": info, **extra, "results": rows}, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(table.rstrip("\n") + "\n")
+    print(f"wrote {stem}.json and {stem}.md")
+    return stem

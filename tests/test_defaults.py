@@ -44,9 +44,10 @@ def test_adain_default_moves_colours_and_keeps_structure():
 
     net = load("adain")
     m = adain.evaluate(net)
-    # Colours most of the way to the style; edges far above an unrelated image's (~0.03).
+    # Colours most of the way to the style; edges far above an unrelated image's (~0.03)
+    # (0.30 when trained; 0.22 before the decoder got the reconstruction loss).
     assert m["colour_distance_moved"] > 0.5, m
-    assert m["edge_correlation"] > 3 * max(m["edge_correlation_style_vs_content"], 0.05), m
+    assert m["edge_correlation"] > 0.25 > 3 * max(m["edge_correlation_style_vs_content"], 0.05), m
     _same_picture(adain.sheet(net), DEFAULTS / "adain.png")
 
 

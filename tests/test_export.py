@@ -160,7 +160,7 @@ def test_output_folder_problems(tmp_path, capsys):
     assert (full / "keep.txt").read_text() == "mine"
     (tmp_path / "file").write_text("x")
     assert "not a folder" in _cli_error(capsys, ["export", "ae", "-o", str(tmp_path / "file")])
-    assert "does not exist" in _cli_error(capsys, ["export", "ae", "-o", str(tmp_path / "no" / "pkg")])
+    assert "cannot create" in _cli_error(capsys, ["export", "ae", "-o", str(tmp_path / "file" / "pkg")])
     assert "cannot" in _cli_error(capsys, ["export", "ae", "-o", "/proc/stylert-pkg"])
 
 

@@ -1,0 +1,29 @@
+"""The bundled packages: in step with the bundled checkpoints, and what the pipelines use
+when no package is named (no torch needed)."""
+
+import numpy as np
+import pytest
+
+from stylert import AutoEncoder, Generator, Stylizer
+from stylert.package import BUNDLED, KINDS, default_package, load, sha256
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_bundled_packages_come_from_the_bundled_checkpoints(kind):
+    pkg = load(default_package(kind))
+    source = pkg.meta["source"]["checkpoint"]
+    assert source["file"] == f"{kind}.pt"
+    checkpoint = BUNDLED.parent / "export" / "defaults" / f"{kind}.pt"
+    assert source["sha256"] == sha256(checkpoint), f"re-run `make packages` after retraining {kind}"
+    assert all(r["passed"] for r in pkg.meta["parity"]["results"])
+    assert pkg.precisions(next(iter(pkg.graphs))) == ["fp32", "int8"]
+
+
+def test_pipelines_run_the_bundled_defaults():
+    rng = np.random.default_rng(0)
+    st = Stylizer()
+    st.set_style(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    assert st(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), alpha=0.7).shape == (30, 40, 3)
+    assert Generator()([0, 1]).shape == (2, 32, 32, 3)
+    ae = AutoEncoder()
+    assert ae.reconstruct(rng.random((3, 8, 8), dtype=np.float32)).shape == (3, 8, 8)
