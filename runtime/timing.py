@@ -45,10 +45,13 @@ def interleaved(
     min_iterations: int = 20,
     min_seconds: float = 1.0,
     max_iterations: int = 10_000,
+    gap_s: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> Dict[str, List[int]]:
     """Times every candidate in turns until each ran `min_iterations` times and at least
-    `min_seconds` passed; returns the per-call times in nanoseconds."""
+    `min_seconds` passed; returns the per-call times in nanoseconds. ``gap_s`` pauses
+    (untimed) between calls: ONNX Runtime's worker threads spin for a while after a run
+    and would otherwise slow down whichever candidate runs next."""
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
@@ -59,6 +62,8 @@ def interleaved(
         rounds < min_iterations or time.perf_counter() - start < min_seconds
     ):
         for name, fn in candidates.items():
+            if gap_s:
+                time.sleep(gap_s)
             t0 = time.perf_counter_ns()
             fn()
             samples[name].append(time.perf_counter_ns() - t0)
