@@ -19,7 +19,9 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install -q '.[export,dev]'
 
 demo: setup
-	$(BIN)/python benchmarks/adain_kernel.py --no-save
+	mkdir -p out
+	$(BIN)/stylert live --source demo --output out/demo.mp4 --size 320x240 --precision int8 \
+	  --json out/demo.json
 
 test: setup
 	$(BIN)/python -m pytest

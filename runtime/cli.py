@@ -151,6 +151,48 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from .engines import BackendError
+    from .images import ImageError
+    from .live import LiveOptions, describe, run
+    from .package import PackageError
+    from .video import VideoError
+
+    opt = LiveOptions(source=args.source, outputs=args.output or [], styles=args.style or [],
+                      size=args.size, target_fps=args.target_fps, backend=args.backend,
+                      precision=args.precision, package=args.package, alpha=args.alpha,
+                      preserve_color=args.preserve_color, smoothing=args.smoothing,
+                      max_frames=args.max_frames, duration=args.duration, width=args.width,
+                      height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
+                      demo_frames=args.demo_frames, json_path=args.json)
+    try:
+        summary = run(opt)
+    except (VideoError, PackageError, BackendError, ImageError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print(describe(summary))
+    return 0 if not summary["error"] else 2
+
+
+def _wxh(text: str):
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w >= 16 and h >= 16:
+            return w, h
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (each >= 16), e.g. 320x240, got {text!r}")
+
+
+def _nonneg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _floats(text: str) -> List[float]:
     try:
         return [float(v) for v in text.split(",")]
@@ -382,6 +424,30 @@ def build_parser() -> argparse.ArgumentParser:
     sty.add_argument("--ext", default="png", choices=["png", "jpg", "webp", "bmp"])
     _pipeline_options(sty)
     sty.set_defaults(func=cmd_stylize)
+
+    live = sub.add_parser("live", help="stylize a camera, video or the bundled demo scene in real time")
+    live.add_argument("--source", default="demo", help="0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
+                                                       "path, an image folder/glob/img_%%03d.png, rtsp://..., or demo")
+    live.add_argument("--output", action="append", help="display://, file://out.mp4 (or .avi, img_%%04d.png), none; "
+                                                        "repeat for several (default: a window, or none without a display)")
+    live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
+    live.add_argument("--size", type=_wxh, help="processing size WxH (display and files keep the capture size)")
+    live.add_argument("--target-fps", type=_nonneg, default=0.0,
+                      help="lower the processing size until this FPS is reached")
+    live.add_argument("--alpha", type=_alpha, default=1.0)
+    live.add_argument("--preserve-color", action="store_true")
+    live.add_argument("--smoothing", type=float, default=0.0, help="carry content statistics across frames, in [0, 1)")
+    live.add_argument("--max-frames", type=_positive_int, default=0)
+    live.add_argument("--duration", type=_nonneg, default=0.0, help="stop after this many seconds")
+    live.add_argument("--json", help="write the end summary here")
+    live.add_argument("--width", type=_positive_int, default=0, help="capture width (cameras; demo)")
+    live.add_argument("--height", type=_positive_int, default=0, help="capture height (cameras; demo)")
+    live.add_argument("--fps", type=_nonneg, default=0.0, help="capture frame rate (cameras; demo)")
+    live.add_argument("--flip", action="store_true", help="mirror horizontally (selfie cameras)")
+    live.add_argument("--realtime", action="store_true", help="pace file sources at their frame rate")
+    live.add_argument("--demo-frames", type=_positive_int, default=300, help="length of the demo scene")
+    _pipeline_options(live)
+    live.set_defaults(func=cmd_live)
 
     bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
     bld.add_argument("package")

@@ -44,8 +44,8 @@ class Engine:
 
 
 class OnnxRuntimeEngine(Engine):
-    def __init__(self, path, provider: str, threads: Optional[int] = None):
-        self.session = onnxrt.session(path, provider, threads)
+    def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True):
+        self.session = onnxrt.session(path, provider, threads, spin)
         self.backend = "onnxruntime-cuda" if provider == onnxrt.CUDA else "onnxruntime-cpu"
         self.device = "cuda" if provider == onnxrt.CUDA else "cpu"
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -107,8 +107,9 @@ def _threads() -> int:
 
 
 def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
-                 graphs: Optional[List[str]] = None) -> Tuple[Dict[str, Engine], str]:
-    """({graph: engine}, the one-line choice) for the package's graphs (or those named)."""
+                 graphs: Optional[List[str]] = None, spin: bool = True) -> Tuple[Dict[str, Engine], str]:
+    """({graph: engine}, the one-line choice) for the package's graphs (or those named);
+    ``spin``: see onnxrt.session."""
     chosen, line = choose(backend)
     names = graphs or list(pkg.graphs)
     if chosen == "torch":
@@ -119,14 +120,14 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
     for name in names:
         # A graph without the asked variant (adain_full has no int8) runs in fp32.
         p = precision if precision in pkg.precisions(name) else "fp32"
-        engines[name] = OnnxRuntimeEngine(pkg.onnx(name, p), provider, threads)
+        engines[name] = OnnxRuntimeEngine(pkg.onnx(name, p), provider, threads, spin)
     if precision != "fp32":
         line += f", {precision}"
     return engines, line
 
 
 def open_pipeline(package, kind: str, who: str, backend: str, precision: str,
-                  graphs: Optional[List[str]] = None) -> Tuple[Package, Dict[str, Engine], str]:
+                  graphs: Optional[List[str]] = None, spin: bool = True) -> Tuple[Package, Dict[str, Engine], str]:
     """What every pipeline's constructor does: the package (the bundled one of ``kind`` when
     None), checked to be of ``kind``, and its engines; the backend line is logged."""
     from .package import PackageError, default_package, load
@@ -135,7 +136,7 @@ def open_pipeline(package, kind: str, who: str, backend: str, precision: str,
     if pkg.kind != kind:
         raise PackageError(f"{pkg.path} is a {pkg.kind} package; the {who} needs a {kind} package "
                            f"(stylert export {kind})")
-    engines, line = open_engines(pkg, backend, precision, graphs)
+    engines, line = open_engines(pkg, backend, precision, graphs, spin)
     log.info(line)
     return pkg, engines, line
 

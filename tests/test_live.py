@@ -1,0 +1,153 @@
+"""stylert live: sources and sinks, every file frame in order, stale-frame dropping for live
+sources, clean stops (SIGINT, failing sources), and the refusals (no torch needed)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from stylert import cli
+from stylert.video import Capture, Source, VideoError, open_source
+
+
+def _video(path, frames=12, size=(96, 64)):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, size)
+    for i in range(frames):
+        img = np.full((size[1], size[0], 3), 40, np.uint8)
+        cv2.circle(img, (8 + 6 * i, 32), 10, (0, 200, 255), -1)
+        w.write(img)
+    w.release()
+
+
+def _count(path):
+    cap = cv2.VideoCapture(str(path))
+    n, size = 0, None
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return n, size
+        n, size = n + 1, f.shape
+
+
+def test_video_file_in_gives_every_frame_out(tmp_path, capsys):
+    _video(tmp_path / "in.mp4")
+    argv = ["live", "--source", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
+            "--json", str(tmp_path / "s.json")]
+    assert cli.main(argv) == 0
+    assert _count(tmp_path / "out.mp4") == (12, (64, 96, 3))
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["frames_processed"] == summary["frames_captured"] == 12 and summary["frames_dropped"] == 0
+    assert "12 processed" in capsys.readouterr().out
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_image_sequence_in_and_out(tmp_path):
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(src / f"f{i}.png"), np.full((40, 56, 3), 60 * i, np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert cli.main(["live", "--source", str(src), "--output", str(out / "img_%03d.png"), "--size", "32x24"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [f"img_{i:03d}.png" for i in range(4)]
+    assert cv2.imread(str(out / "img_000.png")).shape == (40, 56, 3)  # capture size kept
+
+
+def test_demo_runs_headless_with_a_limit(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert cli.main(["live", "--source", "demo", "--width", "160", "--height", "120", "--max-frames", "5",
+                     "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "no display here" in out and "5 processed" in out
+    assert json.loads((tmp_path / "s.json").read_text())["outputs"] == ["none"]
+
+
+def test_refusals_come_before_capture(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    cases = [
+        (["--output", "display://"], "no display here"),
+        (["--output", str(tmp_path / "missing" / "out.mp4")], "not a writable folder"),
+        (["--output", str(tmp_path / "out.xyz")], "use .mp4"),
+        (["--source", str(tmp_path / "nothing.mp4")], "source not found"),
+        (["--source", str(tmp_path)], "no images in folder"),
+        (["--style", str(tmp_path / "nostyle.png")], "image not found"),
+    ]
+    for extra, msg in cases:
+        assert cli.main(["live", "--max-frames", "2", *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and msg in err, (extra, err)
+    for bad in (["--size", "10x10"], ["--alpha", "2"], ["--duration", "-1"]):
+        with pytest.raises(SystemExit):
+            cli.main(["live", *bad])
+
+
+class _Fast(Source):
+    """A live source that makes frames faster than the consumer takes them."""
+    live = True
+
+    def __init__(self, n, fail_after=None):
+        self.i, self.n, self.fail_after = 0, n, fail_after
+        self.stalls = fail_after is not None
+
+    def read(self):
+        if self.i >= self.n or (self.fail_after is not None and self.i >= self.fail_after):
+            return None
+        self.i += 1
+        time.sleep(0.002)
+        return np.full((8, 8, 3), self.i, np.uint8)
+
+
+def test_a_slow_consumer_gets_the_newest_frames():
+    cap = Capture(_Fast(200))
+    seen = []
+    while True:
+        f = cap.get()
+        if f is None:
+            break
+        seen.append(f.index)
+        time.sleep(0.02)
+    cap.close()
+    assert cap.dropped > 50 and cap.captured == 200
+    assert len(seen) < 100 and max(np.diff(seen)) > 1  # stale frames skipped
+
+
+def test_a_source_that_stops_is_reported():
+    cap = Capture(_Fast(100, fail_after=5), retries=2)
+    frames = 0
+    while cap.get() is not None:
+        frames += 1
+    cap.close()
+    assert frames >= 1 and "stopped delivering frames (after 2 retries)" in cap.error
+
+
+def test_camera_that_cannot_open():
+    with pytest.raises(VideoError, match="cannot open source camera 7"):
+        open_source("7")
+
+
+def test_sigint_leaves_a_playable_file(tmp_path):
+    out, summary = tmp_path / "out.mp4", tmp_path / "s.json"
+    proc = subprocess.Popen([sys.executable, "-m", "stylert.cli", "live", "--source", "demo", "--width", "160",
+                             "--height", "120", "--output", str(out), "--json", str(summary),
+                             "--demo-frames", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "DISPLAY": ""})
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".*partial*")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    s = json.loads(summary.read_text())
+    assert s["stopped_by"] == "signal" and s["frames_processed"] > 0
+    assert _count(out) == (s["frames_processed"], (120, 160, 3))
+    assert not list(tmp_path.glob(".*partial*"))
