@@ -3,6 +3,7 @@ sources, clean stops (SIGINT, failing sources), and the refusals (no torch neede
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,3 +152,27 @@ def test_sigint_leaves_a_playable_file(tmp_path):
     assert s["stopped_by"] == "signal" and s["frames_processed"] > 0
     assert _count(out) == (s["frames_processed"], (120, 160, 3))
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_target_fps_lowers_the_processing_size(tmp_path):
+    assert cli.main(["live", "--source", "demo", "--width", "160", "--height", "120", "--output", "none",
+                     "--target-fps", "100000", "--max-frames", "40", "--json", str(tmp_path / "s.json")]) == 0
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["capture_size"] == [160, 120] and s["processing_size"][0] < 160
+
+
+@pytest.mark.skipif(not shutil.which("Xvfb"), reason="Xvfb not installed (apt install xvfb)")
+def test_window_under_a_virtual_display(tmp_path):
+    xvfb = subprocess.Popen(["Xvfb", ":97", "-screen", "0", "800x600x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        done = subprocess.run([sys.executable, "-m", "stylert.cli", "live", "--source", "demo", "--width", "160",
+                               "--height", "120", "--output", "display://", "--output", str(tmp_path / "o.avi"),
+                               "--max-frames", "5"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "DISPLAY": ":97"})
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+    assert done.returncode == 0, done.stderr
+    assert "5 processed" in done.stdout
+    assert _count(tmp_path / "o.avi") == (5, (120, 160, 3))
