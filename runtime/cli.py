@@ -95,25 +95,13 @@ def _image_files(items: List[str]) -> List[Path]:
     return files
 
 
-def _write_image(path: Path, img_rgb) -> None:
-    """Writes atomically (temporary name, then rename): never a half-written image."""
-    import os
-
-    import cv2
-
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(img_rgb, cv2.COLOR_RGB2BGR)):
-        raise UserError(f"cannot write {path}: check the folder and the extension")
-    os.replace(tmp, path)
-
-
 def cmd_stylize(args: argparse.Namespace) -> int:
     import logging
 
     from tqdm import tqdm
 
     from .engines import BackendError
-    from .images import ImageError, read_image, resize_short
+    from .images import ImageError, read_image, resize_short, write_image
     from .package import PackageError
     from .stylizer import Stylizer
 
@@ -142,13 +130,90 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             if args.size:
                 img = resize_short(img, args.size)
             result = st(img, alpha=args.alpha, preserve_color=args.preserve_color, mask=mask)
-            _write_image(out / f"{f.stem}.{args.ext}", result)
+            write_image(out / f"{f.stem}.{args.ext}", result)
         except (ImageError, ValueError) as e:
             failed.append(str(e) if str(f) in str(e) else f"{f}: {e}")
     for line in failed:
         print(f"stylert: error: {line}", file=sys.stderr)
     print(f"wrote {len(files) - len(failed)} of {len(files)} images to {out}")
     return 2 if failed else 0
+
+
+def _out_folder(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {out}: {e.strerror}") from None
+    return out
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from . import generate as gen_mod
+    from .engines import BackendError
+    from .generator import Generator
+    from .images import ImageError, write_image
+    from .package import PackageError
+    from .video import VideoError
+
+    try:
+        trunc = gen_mod.finite(args.trunc, "--trunc")
+        g = Generator(args.package, backend=args.backend, precision=args.precision)
+        if args.mode == "video":
+            seeds = gen_mod.parse_ints(args.seeds or "0,1,2")
+            ws = gen_mod.walk(g, seeds, args.frames, args.space, trunc, args.noise_mode)
+            out = Path(args.out if args.out.endswith((".mp4", ".avi", ".mkv", ".mov")) else f"{args.out}/walk.mp4")
+            _out_folder(str(out.parent))
+            n = gen_mod.write_video(g, ws, out, args.fps, args.noise_mode)
+            print(f"wrote {out} ({n} frames, {g.size * 8}x{g.size * 8}, {args.fps:g} FPS)")
+            return 0
+        out = _out_folder(args.out)
+        if args.mode == "mix":
+            layers = gen_mod.layers_arg(args.layers, g.num_ws)
+            fig = gen_mod.mixing_figure(g, gen_mod.parse_ints(args.rows or "1,2,3", "rows"),
+                                        gen_mod.parse_ints(args.cols or "10,11,12", "cols"), layers, trunc,
+                                        args.noise_mode)
+            write_image(out / "mix.png", fig)
+            print(f"wrote {out / 'mix.png'} (layers {layers} from the column seeds)")
+            return 0
+        if args.projected_w:
+            imgs = g.synthesis(gen_mod.projected(g, args.projected_w), args.noise_mode)
+            for i, x in enumerate(imgs):
+                write_image(out / f"projected{i:04d}.png", gen_mod.pictures_from(x))
+            print(f"wrote {len(imgs)} images to {out}")
+            return 0
+        seeds = gen_mod.parse_ints(args.seeds or "0-7")
+        grid = gen_mod.images(g, seeds, out, trunc, args.noise_mode, args.batch)
+        print(f"wrote {len(seeds)} images and {grid}")
+        return 0
+    except (ValueError, PackageError, BackendError, ImageError, VideoError) as e:
+        raise UserError(str(e)) from None
+
+
+def cmd_manifold(args: argparse.Namespace) -> int:
+    from . import generate as gen_mod
+    from .autoencoder import AutoEncoder
+    from .engines import BackendError
+    from .images import ImageError, write_image
+    from .package import PackageError
+
+    try:
+        ae = AutoEncoder(args.package, backend=args.backend, precision=args.precision)
+        out = _out_folder(args.out)
+        if args.action:
+            if len(args.action) != 3 or args.action[0] != "interpolate" or not all(a.isdigit() for a in args.action[1:]):
+                raise ValueError("write `stylert manifold interpolate A B` with two sample numbers")
+            pic = gen_mod.interpolate(ae, int(args.action[1]), int(args.action[2]), args.steps)
+            write_image(out / "interpolate.png", pic)
+            print(f"wrote {out / 'interpolate.png'}")
+            return 0
+        r = gen_mod.manifold(ae, out)
+    except (ValueError, PackageError, BackendError, ImageError) as e:
+        raise UserError(str(e)) from None
+    print(f"held-out reconstruction MSE ({r['test_samples']} digits): autoencoder {r['test_mse_autoencoder']:.4f}, "
+          f"PCA with {r['latent']} components {r['test_mse_pca']:.4f}")
+    print(f"wrote {out / 'report.json'}" + (f" and {out / 'manifold.png'}" if ae.latent == 2 else ""))
+    return 0
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -448,6 +513,30 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--demo-frames", type=_positive_int, default=300, help="length of the demo scene")
     _pipeline_options(live)
     live.set_defaults(func=cmd_live)
+
+    gen = sub.add_parser("generate", help="StyleGAN images, the style-mixing figure, latent walk videos")
+    gen.add_argument("mode", nargs="?", choices=["images", "mix", "video"], default="images")
+    gen.add_argument("--seeds", help="e.g. 0-7,42 (images: default 0-7; video: default 0,1,2)")
+    gen.add_argument("--trunc", type=float, default=0.7, help="truncation psi (1: none, 0: the average image)")
+    gen.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
+    gen.add_argument("--batch", type=_positive_int, default=16)
+    gen.add_argument("--rows", help="mix: row seeds (default 1,2,3)")
+    gen.add_argument("--cols", help="mix: column seeds (default 10,11,12)")
+    gen.add_argument("--layers", help="mix: layers taken from the columns, e.g. 0-1 (default: the coarse 0-1)")
+    gen.add_argument("--frames", type=_positive_int, default=120, help="video: frame count")
+    gen.add_argument("--fps", type=_nonneg, default=30.0, help="video: frame rate")
+    gen.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
+    gen.add_argument("--projected-w", help="render the w vectors in this .npz ('w' or 'ws')")
+    gen.add_argument("-o", "--out", default="out/generate", help="output folder (video: a folder or a .mp4 path)")
+    _pipeline_options(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    man = sub.add_parser("manifold", help="the autoencoder's latent manifold: plot, decoded grid, PCA comparison")
+    man.add_argument("action", nargs="*", help="`interpolate A B`: decode the line between samples A and B")
+    man.add_argument("--steps", type=_positive_int, default=10, help="interpolate: images along the line")
+    man.add_argument("-o", "--out", default="out/manifold", help="output folder")
+    _pipeline_options(man)
+    man.set_defaults(func=cmd_manifold)
 
     bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
     bld.add_argument("package")

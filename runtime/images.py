@@ -102,3 +102,20 @@ def pad_to(x: np.ndarray, multiple: int = 8, minimum: int = 16) -> Tuple[np.ndar
         return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "edge"  # reflect needs the pad below the size
     return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode), (h, w)
+
+
+def write_image(path: os.PathLike | str, rgb: np.ndarray) -> None:
+    """Writes uint8 RGB (or grey) atomically: a temporary name, then a rename, so a path
+    never holds half an image."""
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(folder, f".{stem}.tmp{ext}")
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    try:
+        ok = cv2.imwrite(tmp, img)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ImageError(f"cannot write {path}: check that the folder exists and is writable, and the extension")
+    os.replace(tmp, path)

@@ -76,7 +76,7 @@ def _resize(t: torch.Tensor, side: int) -> torch.Tensor:
 
 def sheet(net: AdaINNet, side: int = 160) -> np.ndarray:
     """Contents (rows) x styles (columns) picture, BGR uint8, style images on top."""
-    from .. import pictures
+    from stylert import pictures
 
     imgs = photos()
 

@@ -39,7 +39,7 @@ def manifold_picture(model: AutoEncoder, x: np.ndarray, labels: np.ndarray, cell
     spanning the same region of the latent plane (first two latent dimensions)."""
     import cv2
 
-    from .. import pictures
+    from stylert import pictures
 
     with torch.no_grad():
         z = model.encode(torch.from_numpy(x)).numpy()

@@ -172,7 +172,7 @@ def run(out: Path, *, steps: int = 5000, size: int = 32, channels: Sequence[int]
 
 def sample_grid(gen: StyleGAN, seed: int, rows: int = 6, cols: int = 8) -> np.ndarray:
     """Top rows: samples at truncation 1.0; bottom rows: the same seeds at 0.7. BGR uint8."""
-    from .. import pictures
+    from stylert import pictures
 
     n = rows * cols // 2
     imgs = torch.cat([generate(gen, n, seed + 2, 1.0), generate(gen, n, seed + 2, 0.7)])
