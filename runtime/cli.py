@@ -156,9 +156,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .package import PackageError
     from .video import VideoError
 
+    args.frames_given, args.frames = args.frames is not None, args.frames or 120
     try:
         trunc = gen_mod.finite(args.trunc, "--trunc")
         g = Generator(args.package, backend=args.backend, precision=args.precision)
+        if args.mode == "video" and args.live:
+            r = gen_mod.live_walk(g, trunc, args.noise_mode, frames=args.frames if args.frames_given else 0)
+            print(f"showed {r['frames']} frames at {r['fps']:.1f} FPS")
+            return 0
         if args.mode == "video":
             seeds = gen_mod.parse_ints(args.seeds or "0,1,2")
             ws = gen_mod.walk(g, seeds, args.frames, args.space, trunc, args.noise_mode)
@@ -523,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--rows", help="mix: row seeds (default 1,2,3)")
     gen.add_argument("--cols", help="mix: column seeds (default 10,11,12)")
     gen.add_argument("--layers", help="mix: layers taken from the columns, e.g. 0-1 (default: the coarse 0-1)")
-    gen.add_argument("--frames", type=_positive_int, default=120, help="video: frame count")
+    gen.add_argument("--frames", type=_positive_int, help="video: frame count (default 120; --live: until q)")
+    gen.add_argument("--live", action="store_true", help="video: a random walk in a window, as fast as it renders")
     gen.add_argument("--fps", type=_nonneg, default=30.0, help="video: frame rate")
     gen.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
     gen.add_argument("--projected-w", help="render the w vectors in this .npz ('w' or 'ws')")

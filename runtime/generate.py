@@ -197,3 +197,34 @@ def layers_arg(text: Optional[str], num_ws: int) -> List[int]:
     if bad:
         raise ValueError(f"layers {bad} out of range: this generator has layers 0-{num_ws - 1}")
     return layers
+
+
+def live_walk(gen: Generator, truncation: float, noise_mode: str, frames: int = 0, seed: int = 0,
+              steps_per_key: int = 30, scale: int = 8) -> dict:
+    """A random walk in z shown in a window as fast as the backend renders it (FPS on the
+    frame); q or Esc ends it, or ``frames`` when > 0. Returns {frames, fps}."""
+    import time
+
+    from .video import DisplaySink, VideoError, display_available
+
+    if not display_available():
+        raise VideoError("no display here (DISPLAY is not set): write a file with `stylert generate video -o walk.mp4`")
+    rng = np.random.RandomState(seed)
+    a, b = rng.randn(1, gen.style_dim).astype(np.float32), rng.randn(1, gen.style_dim).astype(np.float32)
+    sink, shown, t0, fps = DisplaySink("stylert generate --live"), 0, time.perf_counter(), 0.0
+    try:
+        while not frames or shown < frames:
+            t = (shown % steps_per_key) / steps_per_key
+            if shown and t == 0:
+                a, b = b, rng.randn(1, gen.style_dim).astype(np.float32)
+            img = pictures_from(gen.from_z(slerp(a, b, t), truncation, noise_mode)[0])
+            img = cv2.resize(_swap_rb(img), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+            shown += 1
+            fps = shown / (time.perf_counter() - t0)
+            cv2.putText(img, f"{fps:.0f} FPS", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            sink.write(img)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                break
+    finally:
+        sink.close()
+    return {"frames": shown, "fps": fps}

@@ -1,6 +1,11 @@
 """stylert generate and stylert manifold on the bundled packages."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -101,3 +106,23 @@ def test_bad_generation_input(tmp_path, capsys):
     assert "two sample numbers" in _error(capsys, ["manifold", "interpolate", "0", "-o", str(tmp_path)])
     np.savez(tmp_path / "bad.npz", other=np.zeros(3))
     assert "no 'w' or 'ws'" in _error(capsys, ["generate", "--projected-w", str(tmp_path / "bad.npz"), "-o", str(tmp_path)])
+
+
+def test_live_walk_needs_a_display(capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "no display here" in _error(capsys, ["generate", "video", "--live"])
+
+
+@pytest.mark.skipif(not shutil.which("Xvfb"), reason="Xvfb not installed (apt install xvfb)")
+def test_live_walk_under_a_virtual_display():
+    xvfb = subprocess.Popen(["Xvfb", ":96", "-screen", "0", "800x600x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        done = subprocess.run([sys.executable, "-m", "stylert.cli", "generate", "video", "--live", "--frames", "20"],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "DISPLAY": ":96"})
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+    assert done.returncode == 0, done.stderr
+    assert "showed 20 frames" in done.stdout
