@@ -10,6 +10,7 @@ import numpy as np
 
 from .engines import open_pipeline
 from .package import Package
+from .timing import Stages
 
 
 class AutoEncoder:
@@ -20,6 +21,7 @@ class AutoEncoder:
         io = self.package.meta["io"]
         self.image_shape, self.latent = tuple(io["image_shape"]), io["latent"]
         self.in_dim = int(np.prod(self.image_shape))
+        self.stages = Stages()  # per-stage timings for `stylert bench`
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Images (N, H, W) or rows (N, H*W) in [0, 1] (uint8: 0..255) -> latents (N, latent)."""
@@ -28,12 +30,14 @@ class AutoEncoder:
         x = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
         if x.shape[1] != self.in_dim:
             raise ValueError(f"inputs must have {self.in_dim} values ({self.image_shape}), got {x.shape[1]}")
-        return self.engines["encoder"].run({"x": x})
+        with self.stages("encoder"):
+            return self.engines["encoder"].run({"x": x})
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, latent) -> images (N, H, W) in [0, 1]."""
         z = np.asarray(z, np.float32).reshape(-1, self.latent)
-        return self.engines["decoder"].run({"z": z}).reshape(len(z), *self.image_shape)
+        with self.stages("decoder"):
+            return self.engines["decoder"].run({"z": z}).reshape(len(z), *self.image_shape)
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         return self.decode(self.encode(x))

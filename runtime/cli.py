@@ -221,6 +221,43 @@ def cmd_manifold(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+    from .engines import BackendError
+    from .package import PackageError
+
+    try:
+        if args.compare:
+            print(bench.compare(bench.load_report(args.compare[0]), bench.load_report(args.compare[1])))
+            return 0
+        if not args.model:
+            raise UserError("name a model (adain, stylegan, ae) or give --compare OLD.json NEW.json")
+        sizes = args.size or bench.DEFAULT_SIZES[args.model]
+        if args.model != "adain" and args.size:
+            raise UserError("--size applies to adain (the other models have one size)")
+        report = bench.run(args.model, args.backend, args.precision, sizes, args.batch, args.warmup,
+                           args.iterations, args.duration, args.baseline, args.package)
+        text = bench.markdown(report)
+        print(text)
+        if args.json:
+            bench.write(args.json, json.dumps(report, indent=1) + "\n")
+        if args.markdown:
+            bench.write(args.markdown, text + "\n")
+    except (bench.BenchError, BackendError, PackageError, ValueError) as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
+def _names(choices):
+    def parse(text: str) -> List[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in values if v not in choices]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"expected a list of {', '.join(choices)}, got {text!r}")
+        return values
+    return parse
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     from .engines import BackendError
     from .images import ImageError
@@ -543,6 +580,24 @@ def build_parser() -> argparse.ArgumentParser:
     man.add_argument("-o", "--out", default="out/manifold", help="output folder")
     _pipeline_options(man)
     man.set_defaults(func=cmd_manifold)
+
+    from .engines import BACKENDS
+
+    ben = sub.add_parser("bench", help="latency of the pipelines, every combination in one interleaved run")
+    ben.add_argument("model", nargs="?", choices=["adain", "stylegan", "ae"])
+    ben.add_argument("--backend", type=_names(BACKENDS), default=["auto"], help="e.g. onnxruntime-cpu,torch")
+    ben.add_argument("--precision", type=_names(["fp32", "fp16", "int8"]), default=["fp32"], help="e.g. fp32,int8")
+    ben.add_argument("--size", type=_positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256)")
+    ben.add_argument("--batch", type=_positive_ints, default=[1], help="e.g. 1,8")
+    ben.add_argument("--warmup", type=_positive_int, default=3, help="untimed calls per combination")
+    ben.add_argument("--iterations", type=_positive_int, default=20, help="at least this many timed calls each")
+    ben.add_argument("--duration", type=_nonneg, default=3.0, help="and at least this many seconds in all")
+    ben.add_argument("--baseline", choices=["torch-eager"], help="add PyTorch eager and give ratios against it")
+    ben.add_argument("--package", help="model package (default: the bundled one)")
+    ben.add_argument("--json", help="write the full report (system description included)")
+    ben.add_argument("--markdown", help="write the table")
+    ben.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two --json reports")
+    ben.set_defaults(func=cmd_bench)
 
     bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
     bld.add_argument("package")

@@ -17,6 +17,7 @@ import numpy as np
 from .engines import open_pipeline
 from .images import to_hwc8
 from .package import Package
+from .timing import Stages
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -41,6 +42,7 @@ class Generator:
         self.num_ws, self.style_dim, self.size = io["num_ws"], io["style_dim"], io["size"]
         self.noise_shapes = [tuple(s) for s in io["noise_shapes"]]
         self.w_avg = np.asarray(io["w_avg"], np.float32)
+        self.stages = Stages()  # per-stage timings for `stylert bench`
 
     # -- latents ----------------------------------------------------------------------
     def z(self, seeds: Sequence[int]) -> np.ndarray:
@@ -53,7 +55,8 @@ class Generator:
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.style_dim:
             raise ValueError(f"z must be (N, {self.style_dim}), got {z.shape}")
-        return self.engines["mapping"].run({"z": z})
+        with self.stages("mapping"):
+            return self.engines["mapping"].run({"z": z})
 
     def truncate(self, w: np.ndarray, psi: float) -> np.ndarray:
         if not math.isfinite(psi):
@@ -94,8 +97,10 @@ class Generator:
             raise ValueError(f"ws must be (N, {self.num_ws}, {self.style_dim}), got {ws.shape}")
         noise = noise if noise is not None else self.noise(len(ws), noise_mode, noise_seed)
         feeds = {"ws": ws, **{f"noise_{i}": n for i, n in enumerate(noise)}}
-        img = self.engines["synthesis"].run(feeds)
-        return np.clip(img * 0.5 + 0.5, 0.0, 1.0)
+        with self.stages("synthesis"):
+            img = self.engines["synthesis"].run(feeds)
+        with self.stages("post-process"):
+            return np.clip(img * 0.5 + 0.5, 0.0, 1.0)
 
     def from_z(self, z: np.ndarray, truncation: float = 1.0, noise_mode: str = "const",
                noise_seed: int = 0) -> np.ndarray:

@@ -21,6 +21,7 @@ from . import adain as fused
 from .engines import open_pipeline
 from .images import MAX_PIXELS, ImageError, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
 from .package import Package
+from .timing import Stages
 
 
 StyleInput = Union[str, os.PathLike, np.ndarray]
@@ -76,6 +77,7 @@ class Stylizer:
         self.package, self.engines, self.backend = open_pipeline(package, "adain", "Stylizer", backend,
                                                                  precision, ["encoder", "decoder"], spin=False)
         self.eps = float(self.package.meta["io"]["eps"])
+        self.stages = Stages()  # per-stage timings for `stylert bench`
         self.style_size, self.max_pixels = style_size, max_pixels
         self._cache: dict = {}
         self._styles: List[np.ndarray] = []  # the style images (for colour preservation)
@@ -145,11 +147,13 @@ class Stylizer:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if mask is not None and self._background is None:
             raise ValueError("a mask needs a background style: set_style(..., background=STYLE)")
-        x, as_uint8 = self._to_nchw(frames, bgr)
-        padded, (h, w) = pad_to(x)
-        feats = self.engines["encoder"].run({"image": padded})
+        with self.stages("pre-process"):
+            x, as_uint8 = self._to_nchw(frames, bgr)
+            padded, (h, w) = pad_to(x)
+        with self.stages("encoder"):
+            feats = self.engines["encoder"].run({"image": padded})
         mean, std = self._frame_style(x) if preserve_color else self._stats
-        with _kernel_threads(feats):
+        with _kernel_threads(feats), self.stages("adain"):
             if mask is not None:
                 m = self._feature_mask(mask, (h, w), feats.shape[2:])
                 bg_mean, bg_std = self._background
@@ -158,11 +162,13 @@ class Stylizer:
                 if smoothing > 0.0:
                     mean, std = self._smooth(feats, mean, std, smoothing)
                 fused.adain(feats, mean, std, alpha=alpha, eps=self.eps, out=feats)
-        out = self.engines["decoder"].run({"features": feats})[:, :, :h, :w]
-        if not as_uint8:
-            return np.ascontiguousarray(out)
-        imgs = [to_hwc8(o, bgr) for o in out]
-        return imgs[0] if frames.ndim == 3 else np.stack(imgs)
+        with self.stages("decoder"):
+            out = self.engines["decoder"].run({"features": feats})[:, :, :h, :w]
+        with self.stages("post-process"):
+            if not as_uint8:
+                return np.ascontiguousarray(out)
+            imgs = [to_hwc8(o, bgr) for o in out]
+            return imgs[0] if frames.ndim == 3 else np.stack(imgs)
 
     def _to_nchw(self, frames: np.ndarray, bgr: bool) -> Tuple[np.ndarray, bool]:
         frames = np.asarray(frames)

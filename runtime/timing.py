@@ -6,8 +6,10 @@ alike; every call is timed with perf_counter_ns after a warm-up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -36,6 +38,26 @@ def summarize(samples_ns: List[int]) -> Dict[str, float]:
         "std_ms": std,
         "cv": std / mean if mean > 0 else 0.0,
     }
+
+
+class Stages:
+    """Per-stage wall times of a pipeline call (pre-process, encoder, AdaIN, ...), recorded
+    only while ``enabled`` (the pipelines call ``with self.stages("name"):`` around each)."""
+
+    def __init__(self):
+        self.enabled = False
+        self.samples = defaultdict(list)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        if not self.enabled:
+            yield
+            return
+        t0 = time.perf_counter_ns()
+        try:
+            yield
+        finally:
+            self.samples[name].append(time.perf_counter_ns() - t0)
 
 
 def interleaved(

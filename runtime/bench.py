@@ -1,0 +1,202 @@
+"""``stylert bench``: latency of the pipelines for every combination asked for, in one run.
+
+Each combination (backend x precision x size x batch) is a pipeline built once (its build
+time is the cold start), warmed up, then timed together with the others in turns (A, B,
+A, B, ...) so that a noisy machine shifts all of them alike; ratios against the baseline
+are medians of per-pair ratios. Per-stage times come from the pipelines' own stage timers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import resource
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .timing import NOISY_CV, interleaved, summarize
+
+MODELS = ("adain", "stylegan", "ae")
+DEFAULT_SIZES = {"adain": [256], "stylegan": [0], "ae": [0]}  # 0: the model's own size
+
+
+STAGE_ORDER = ["pre-process", "encoder", "mapping", "adain", "synthesis", "decoder", "post-process"]
+
+
+class BenchError(Exception):
+    """Bad options; the message says which and how to fix them."""
+
+
+def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
+              batch: int) -> Tuple[object, Callable[[], object]]:
+    """(pipeline, one timed call) for a combination."""
+    rng = np.random.default_rng(0)
+    if model == "adain":
+        from .stylizer import Stylizer
+        from .video import ASSETS
+
+        p = Stylizer(package, backend=backend, precision=precision)
+        p.set_style(str(ASSETS / "coffee.jpg"))
+        frames = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+        return p, lambda: p(frames if batch > 1 else frames[0])
+    if model == "stylegan":
+        from .generator import Generator
+
+        p = Generator(package, backend=backend, precision=precision)
+        z = p.z(range(batch))
+        return p, lambda: p.from_z(z, 0.7)
+    from .autoencoder import AutoEncoder
+
+    p = AutoEncoder(package, backend=backend, precision=precision)
+    x = rng.random((batch, p.in_dim), dtype=np.float32)
+    return p, lambda: p.reconstruct(x)
+
+
+def warnings_for(stats: Dict, iterations: int) -> List[str]:
+    out = []
+    if stats["cv"] > NOISY_CV:
+        out.append(f"noisy: coefficient of variation {stats['cv']:.0%}")
+    if iterations < 10:
+        out.append(f"only {iterations} iterations")
+    return out
+
+
+def machine_warnings() -> List[str]:
+    """Conditions that make any timing here less trustworthy."""
+    out = []
+    gov = "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"
+    if os.path.exists(gov):
+        with open(gov) as f:
+            g = f.read().strip()
+        if g != "performance":
+            out.append(f"CPU frequency scaling governor is '{g}' (not 'performance')")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5 * cores:
+        out.append(f"busy machine: load average {load:.1f} on {cores} cores")
+    return out
+
+
+def run(model: str, backends: List[str], precisions: List[str], sizes: List[int], batches: List[int],
+        warmup: int, iterations: int, seconds: float, baseline: Optional[str], package: Optional[str],
+        progress: bool = True) -> Dict:
+    """All combinations, timed in turns; returns the report (see README)."""
+    if model not in MODELS:
+        raise BenchError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    combos = list(itertools.product(backends, precisions, sizes, batches))
+    if baseline == "torch-eager":
+        combos = [("torch", "fp32", s, b) for s in sizes for b in batches] + \
+                 [c for c in combos if c[:2] != ("torch", "fp32")]
+    pipes, calls, cold = {}, {}, {}
+    for backend, precision, size, batch in combos:
+        key = f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
+        t0 = time.perf_counter()
+        pipe, call = _pipeline(model, package, backend, precision, size, batch)
+        cold[key] = time.perf_counter() - t0
+        pipes[key], calls[key] = pipe, call
+    for pipe in pipes.values():
+        pipe.stages.enabled = True
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(desc=f"bench {model}", unit="round", leave=False)
+    samples = interleaved(calls, warmup=warmup, min_iterations=iterations, min_seconds=seconds,
+                          max_iterations=max(iterations, 10_000), gap_s=0.01,
+                          progress=(lambda r: bar.update()) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    rows = []
+    base_keys = {k for k in samples if k.startswith("torch fp32")} if baseline else set()
+    for (backend, precision, size, batch), key in zip(combos, samples):
+        stats = summarize(samples[key])
+        pipe = pipes[key]
+        n_calls = len(samples[key]) + warmup
+        stages = {name: float(np.median(v)) / 1e6 for name, v in pipe.stages.samples.items()
+                  if len(v) >= n_calls}  # stages that run once per call
+        row = {"model": model, "backend": pipe.backend.split(" (")[0].removeprefix("backend: "),
+               "precision": precision, "size": size, "batch": batch, "key": key, **stats,
+               "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
+               "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key]))}
+        base = next((b for b in base_keys if b.endswith(key.split(" ", 2)[2])), None) if base_keys else None
+        if base:
+            ratio = np.asarray(samples[base], np.float64) / np.asarray(samples[key], np.float64)
+            row["speedup_vs_baseline"] = float(np.median(ratio))
+        rows.append(row)
+    from .sysinfo import describe
+
+    packages = {key: {"path": str(p.package.path), "checksum": p.package.meta.get("checksum")}
+                for key, p in pipes.items()}
+    return {"system": describe(), "model": model, "rows": rows, "packages": packages,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "machine_warnings": machine_warnings(), "baseline": baseline}
+
+
+def markdown(report: Dict) -> str:
+    rows = report["rows"]
+    present = {s for r in rows for s in r["stages_median_ms"]}
+    stage_names = [s for s in STAGE_ORDER if s in present]
+    head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start"]
+    if report["baseline"]:
+        head.append(f"vs {report['baseline']}")
+    head += [f"{s} (median)" for s in stage_names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for r in rows:
+        cells = [r["key"], f"{r['min_ms']:.2f} ms", f"{r['median_ms']:.2f} ms", f"{r['p90_ms']:.2f} ms",
+                 f"{r['p95_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", f"{r['max_ms']:.2f} ms",
+                 f"{r['cv']:.0%}" + (" (noisy)" if r["cv"] > NOISY_CV else ""), f"{r['throughput_per_s']:.1f}",
+                 f"{r['cold_start_s']:.2f} s"]
+        if report["baseline"]:
+            cells.append(f"{r['speedup_vs_baseline']:.2f}×" if "speedup_vs_baseline" in r else "")
+        cells += [f"{r['stages_median_ms'][s]:.2f} ms" if s in r["stages_median_ms"] else "" for s in stage_names]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [w for r in rows for w in (f"{r['key']}: {x}" for x in r["warnings"])] + report["machine_warnings"]
+    lines += ["", f"{report['system']['cpu']}, {report['system']['logical_cores']} cores; peak RSS "
+              f"{report['peak_rss_mb']:.0f} MB (whole run)"]
+    lines += [f"warning: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def compare(old: Dict, new: Dict) -> str:
+    """Median latency of the combinations both reports have, and the change."""
+    before = {r["key"]: r for r in old["rows"]}
+    lines = ["| combination | old median | new median | change |", "|---|---:|---:|---:|"]
+    shared = [r for r in new["rows"] if r["key"] in before]
+    if not shared:
+        raise BenchError("the two reports have no combination in common (model, backend, precision, size, batch)")
+    for r in shared:
+        o = before[r["key"]]["median_ms"]
+        change = r["median_ms"] / o - 1
+        word = "same" if abs(change) < 0.005 else f"{abs(change):.0%} " + ("faster" if change < 0 else "slower")
+        lines.append(f"| {r['key']} | {o:.2f} ms | {r['median_ms']:.2f} ms | {word} |")
+    if old["system"].get("cpu") != new["system"].get("cpu"):
+        lines.append(f"\nwarning: different machines ({old['system'].get('cpu')} vs {new['system'].get('cpu')})")
+    return "\n".join(lines)
+
+
+def load_report(path: str) -> Dict:
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except (OSError, ValueError) as e:
+        raise BenchError(f"cannot read {path}: {e}") from None
+    if not isinstance(report, dict) or "rows" not in report or "system" not in report:
+        raise BenchError(f"{path} is not a `stylert bench --json` report")
+    return report
+
+
+def write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise BenchError(f"cannot write {path}: {e.strerror}") from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `stylert bench`")

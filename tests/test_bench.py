@@ -1,0 +1,59 @@
+"""stylert bench: the report's fields, per-stage times, the baseline ratio, --compare and
+the bad options (timings themselves are never asserted)."""
+
+import json
+
+import pytest
+
+from stylert import cli
+
+
+def _error(capsys, argv):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("stylert: error:")
+    return err
+
+
+def test_report_json_markdown_and_stages(tmp_path, capsys):
+    argv = ["bench", "ae", "--batch", "1,32", "--precision", "fp32,int8", "--backend", "onnxruntime-cpu",
+            "--iterations", "4", "--duration", "0", "--warmup", "1",
+            "--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")]
+    assert cli.main(argv) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["system"]["cpu"] and report["peak_rss_mb"] > 0
+    keys = [r["key"] for r in report["rows"]]
+    assert keys == ["onnxruntime-cpu fp32 batch 1", "onnxruntime-cpu fp32 batch 32",
+                    "onnxruntime-cpu int8 batch 1", "onnxruntime-cpu int8 batch 32"]
+    for r in report["rows"]:
+        assert r["n"] >= 4 and r["min_ms"] <= r["median_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert set(r["stages_median_ms"]) == {"encoder", "decoder"} and r["cold_start_s"] > 0
+        assert "only 4 iterations" in r["warnings"]
+    assert all(v["checksum"] for v in report["packages"].values())
+    assert (tmp_path / "r.md").read_text().startswith("| combination |")
+    capsys.readouterr()
+    assert cli.main(["bench", "--compare", str(tmp_path / "r.json"), str(tmp_path / "r.json")]) == 0
+    assert "| onnxruntime-cpu int8 batch 32 |" in capsys.readouterr().out
+
+
+def test_adain_stages_and_torch_baseline(tmp_path):
+    pytest.importorskip("torch")
+    assert cli.main(["bench", "adain", "--size", "64", "--backend", "onnxruntime-cpu", "--baseline", "torch-eager",
+                     "--iterations", "3", "--duration", "0", "--warmup", "1", "--json", str(tmp_path / "r.json")]) == 0
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["torch", "onnxruntime-cpu"]
+    assert rows[0]["speedup_vs_baseline"] == 1.0 and rows[1]["speedup_vs_baseline"] > 0
+    assert set(rows[1]["stages_median_ms"]) == {"pre-process", "encoder", "adain", "decoder", "post-process"}
+
+
+def test_bad_bench_options(tmp_path, capsys):
+    assert "name a model" in _error(capsys, ["bench"])
+    assert "--size applies to adain" in _error(capsys, ["bench", "ae", "--size", "64"])
+    (tmp_path / "x.json").write_text("{}")
+    assert "not a `stylert bench --json` report" in _error(capsys, ["bench", "--compare", str(tmp_path / "x.json"),
+                                                                  str(tmp_path / "x.json")])
+    assert "cannot read" in _error(capsys, ["bench", "--compare", str(tmp_path / "no.json"), str(tmp_path / "x.json")])
+    assert "not available here" in _error(capsys, ["bench", "ae", "--backend", "tensorrt", "--iterations", "1"])
+    for bad in (["bench", "ae", "--backend", "cuda"], ["bench", "ae", "--precision", "fp8"], ["bench", "gan"]):
+        with pytest.raises(SystemExit):
+            cli.main(bad)
