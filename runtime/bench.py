@@ -105,7 +105,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         from tqdm import tqdm
         bar = tqdm(desc=f"bench {model}", unit="round", leave=False)
     samples = interleaved(calls, warmup=warmup, min_iterations=iterations, min_seconds=seconds,
-                          max_iterations=max(iterations, 10_000), gap_s=0.01,
+                          max_iterations=max(iterations, 10_000), gap_s=0.05,
                           progress=(lambda r: bar.update()) if bar is not None else None)
     if bar is not None:
         bar.close()
