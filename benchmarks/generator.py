@@ -49,7 +49,7 @@ def main() -> int:
 
         cands = {BASELINE: eager, **{name: (lambda gen=gen: gen.from_z(z, 0.7)) for name, gen in gens.items()}}
         bar = tqdm(desc=f"batch {batch}", unit="round", leave=False)
-        samples = interleaved(cands, warmup=3, min_iterations=20, min_seconds=args.seconds, gap_s=0.05,
+        samples = interleaved(cands, warmup=3, min_iterations=20, min_seconds=args.seconds, gap_s=0.02,
                               progress=lambda r: bar.update())
         bar.close()
         base = np.asarray(samples[BASELINE], np.float64)

@@ -95,7 +95,7 @@ def main() -> int:
                      "stylert fp32 (split graphs + fused AdaIN)": lambda: st32(x),
                      "stylert int8": lambda: st8(x)}
             bar = tqdm(desc=f"{side}x{side}", unit="round", leave=False)
-            samples = interleaved(cands, warmup=2, min_iterations=10, min_seconds=args.seconds, gap_s=0.05,
+            samples = interleaved(cands, warmup=2, min_iterations=10, min_seconds=args.seconds, gap_s=0.02,
                                   progress=lambda r: bar.update())
             bar.close()
             base = np.asarray(samples[BASELINE], np.float64)
