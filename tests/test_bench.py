@@ -6,13 +6,7 @@ import json
 import pytest
 
 from stylert import cli
-
-
-def _error(capsys, argv):
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("stylert: error:")
-    return err
+from helpers import cli_error as _error  # noqa: E402
 
 
 def test_report_json_markdown_and_stages(tmp_path, capsys):

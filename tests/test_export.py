@@ -18,6 +18,7 @@ from stylert.onnxrt import session  # noqa: E402
 from stylert.verify import verify  # noqa: E402
 
 from layouts import DECODER_CONVS, VGG_CONVS, official, port_state  # noqa: E402
+from helpers import cli_error as _cli_error  # noqa: E402
 
 
 def _types(model):
@@ -132,12 +133,6 @@ def test_port_stylegan_exports_at_a_chosen_size(tmp_path):
 
 
 # ---------------------------------------------------------------------- bad inputs
-
-def _cli_error(capsys, argv):
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("stylert: error:")
-    return err
 
 
 def test_bad_checkpoints_and_kinds_are_one_line(tmp_path, capsys):

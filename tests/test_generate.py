@@ -13,13 +13,7 @@ import pytest
 
 from stylert import Generator, cli
 from stylert.generate import mixing_figure, parse_ints, walk
-
-
-def _error(capsys, argv):
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("stylert: error:")
-    return err
+from helpers import cli_error as _error  # noqa: E402
 
 
 def test_seed_images_and_grid(tmp_path):
