@@ -22,51 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from stylert import adain
+from stylert.bench import CHANNELS, kernel_candidates as candidates_for
 from stylert.sysinfo import describe
 from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CHANNELS = 512  # relu4_1 of VGG-19
 IMAGE_FOR = {32: 256, 64: 512, 128: 1024}  # feature side -> image side (VGG stride 8)
-
-
-def numpy_adain(x, s_mean, s_std, eps=adain.DEFAULT_EPS):
-    n, c = x.shape[:2]
-    flat = x.reshape(n, c, -1)
-    mean = flat.mean(axis=2).reshape(n, c, 1, 1)
-    std = np.sqrt(flat.var(axis=2, ddof=1) + eps).reshape(n, c, 1, 1)
-    return (x - mean) / std * s_std + s_mean
-
-
-def candidates_for(side: int, rng: np.random.Generator, torch):
-    x = (rng.standard_normal((1, CHANNELS, side, side), dtype=np.float32) * 2.0 + 0.5)
-    style = rng.standard_normal((1, CHANNELS, side, side), dtype=np.float32) * 3.0 - 1.0
-    s_mean, s_std = adain.channel_stats(style)
-    out = np.empty_like(x)
-    x16, out16 = x.astype(np.float16), np.empty(x.shape, np.float16)
-    copy_dst = np.empty_like(x)
-    nm, ns = s_mean.reshape(1, -1, 1, 1), s_std.reshape(1, -1, 1, 1)
-    cands = {
-        "stylert fused fp32": lambda: adain.adain(x, s_mean, s_std, out=out),
-        "stylert fused fp16": lambda: adain.adain(x16, s_mean, s_std, out=out16),
-        "numpy composite": lambda: numpy_adain(x, nm, ns),
-        "copy (np.copyto)": lambda: np.copyto(copy_dst, x),
-    }
-    if torch is not None:
-        from stylert.export.ops import adain_from_stats
-
-        xt, tm, ts = torch.from_numpy(x), torch.from_numpy(nm), torch.from_numpy(ns)
-
-        def torch_composite():
-            with torch.inference_mode():
-                return adain_from_stats(xt, tm, ts)
-
-        cands["pytorch composite"] = torch_composite
-        # Guard: never time a kernel that disagrees with the reference.
-        err = float(np.abs(cands["stylert fused fp32"]() - torch_composite().numpy()).max())
-        if err > 1e-3:
-            raise SystemExit(f"fused kernel disagrees with PyTorch at {side}x{side}: {err}")
-    return cands, x.nbytes
 
 
 def run(sizes, seconds: float, threads: int):

@@ -51,3 +51,12 @@ def test_bad_bench_options(tmp_path, capsys):
     for bad in (["bench", "ae", "--backend", "cuda"], ["bench", "ae", "--precision", "fp8"], ["bench", "gan"]):
         with pytest.raises(SystemExit):
             cli.main(bad)
+
+
+def test_kernel_mode(tmp_path):
+    assert cli.main(["bench", "kernel", "--size", "8", "--iterations", "3", "--duration", "0", "--warmup", "1",
+                     "--json", str(tmp_path / "k.json")]) == 0
+    rows = json.loads((tmp_path / "k.json").read_text())["rows"]
+    names = [r["backend"] for r in rows]
+    assert names[:4] == ["stylert fused fp32", "stylert fused fp16", "numpy composite", "copy (np.copyto)"]
+    assert all(r["key"].endswith("1x512x8x8") for r in rows)
