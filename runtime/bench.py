@@ -129,6 +129,15 @@ def _pipeline(model: str, package: Optional[str], backend: str, precision: str, 
     return p, lambda: p.reconstruct(x)
 
 
+def _rss_mb() -> float:
+    """Resident memory of this process now (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return 0.0
+
+
 def warnings_for(stats: Dict, iterations: int) -> List[str]:
     out = []
     if stats["cv"] > NOISY_CV:
@@ -164,12 +173,13 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     if baseline == "torch-eager":
         combos = [("torch", "fp32", s, b) for s in sizes for b in batches] + \
                  [c for c in combos if c[:2] != ("torch", "fp32")]
-    pipes, calls, cold = {}, {}, {}
+    pipes, calls, cold, rss = {}, {}, {}, {}
     for backend, precision, size, batch in combos:
         key = f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
-        t0 = time.perf_counter()
+        t0, before = time.perf_counter(), _rss_mb()
         pipe, call = _pipeline(model, package, backend, precision, size, batch)
-        cold[key] = time.perf_counter() - t0
+        call()  # the first call allocates the sessions' buffers: part of the footprint
+        cold[key], rss[key] = time.perf_counter() - t0, _rss_mb() - before
         pipes[key], calls[key] = pipe, call
     for pipe in pipes.values():
         pipe.stages.enabled = True
@@ -193,6 +203,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         row = {"model": model, "backend": pipe.backend.split(" (")[0].removeprefix("backend: "),
                "precision": precision, "size": size, "batch": batch, "key": key, **stats,
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
+               "rss_growth_mb": rss[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
                "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key]))}
         base = next((b for b in base_keys if b.endswith(key.split(" ", 2)[2])), None) if base_keys else None
         if base:
@@ -212,7 +223,7 @@ def markdown(report: Dict) -> str:
     rows = report["rows"]
     present = {s for r in rows for s in r["stages_median_ms"]}
     stage_names = [s for s in STAGE_ORDER if s in present]
-    head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start"]
+    head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start", "RSS +"]
     if report["baseline"]:
         head.append(f"vs {report['baseline']}")
     head += [f"{s} (median)" for s in stage_names]
@@ -221,7 +232,7 @@ def markdown(report: Dict) -> str:
         cells = [r["key"], f"{r['min_ms']:.2f} ms", f"{r['median_ms']:.2f} ms", f"{r['p90_ms']:.2f} ms",
                  f"{r['p95_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", f"{r['max_ms']:.2f} ms",
                  f"{r['cv']:.0%}" + (" (noisy)" if r["cv"] > NOISY_CV else ""), f"{r['throughput_per_s']:.1f}",
-                 f"{r['cold_start_s']:.2f} s"]
+                 f"{r['cold_start_s']:.2f} s", f"{r.get('rss_growth_mb', 0):.0f} MB"]
         if report["baseline"]:
             cells.append(f"{r['speedup_vs_baseline']:.2f}×" if "speedup_vs_baseline" in r else "")
         cells += [f"{r['stages_median_ms'][s]:.2f} ms" if s in r["stages_median_ms"] else "" for s in stage_names]
@@ -231,6 +242,42 @@ def markdown(report: Dict) -> str:
               f"{report['peak_rss_mb']:.0f} MB (whole run)"]
     lines += [f"warning: {n}" for n in notes]
     return "\n".join(lines)
+
+
+def plot(report: Dict, path: str) -> None:
+    """A PNG: latency distributions per combination (left) and stacked per-stage medians (right)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BenchError("--plot needs matplotlib: pip install 'stylert[plot]'") from None
+    rows = report["rows"]
+    keys = [r["key"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.5 * len(rows)), sharey=True)
+    left.boxplot([r["samples_ms"] for r in rows], vert=False, showfliers=True)
+    left.set_yticks(range(1, len(rows) + 1), keys)
+    left.set_xlabel("latency per call (ms)")
+    left.set_title(f"stylert bench {report['model']}: latency distribution")
+    stages = [s for s in STAGE_ORDER if any(s in r["stages_median_ms"] for r in rows)]
+    start = np.zeros(len(rows))
+    for s in stages:
+        widths = np.array([r["stages_median_ms"].get(s, 0.0) for r in rows])
+        right.barh(range(1, len(rows) + 1), widths, left=start, label=s)
+        start += widths
+    right.set_xlabel("median per stage (ms)")
+    if stages:
+        right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    right.set_title("where the time goes")
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise BenchError(f"cannot write {path}: {e.strerror}") from None
+    finally:
+        plt.close(fig)
 
 
 def compare(old: Dict, new: Dict) -> str:

@@ -246,6 +246,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             bench.write(args.json, json.dumps(report, indent=1) + "\n")
         if args.markdown:
             bench.write(args.markdown, text + "\n")
+        if args.plot:
+            bench.plot(report, args.plot)
     except (bench.BenchError, BackendError, PackageError, ValueError) as e:
         raise UserError(str(e)) from None
     return 0
@@ -600,6 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--package", help="model package (default: the bundled one)")
     ben.add_argument("--json", help="write the full report (system description included)")
     ben.add_argument("--markdown", help="write the table")
+    ben.add_argument("--plot", help="write a PNG: latency distributions and per-stage bars (needs matplotlib)")
     ben.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two --json reports")
     ben.set_defaults(func=cmd_bench)
 

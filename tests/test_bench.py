@@ -60,3 +60,13 @@ def test_kernel_mode(tmp_path):
     names = [r["backend"] for r in rows]
     assert names[:4] == ["stylert fused fp32", "stylert fused fp16", "numpy composite", "copy (np.copyto)"]
     assert all(r["key"].endswith("1x512x8x8") for r in rows)
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    import cv2
+
+    assert cli.main(["bench", "ae", "--backend", "onnxruntime-cpu", "--iterations", "3", "--duration", "0",
+                     "--plot", str(tmp_path / "p.png")]) == 0
+    img = cv2.imread(str(tmp_path / "p.png"))
+    assert img is not None and img.shape[1] > 1000
