@@ -106,12 +106,14 @@ class Stylizer:
         mean, std = fused.channel_stats(feats, eps=self.eps)
         return mean.reshape(-1), std.reshape(-1)
 
-    def style_stats(self, style: StyleInput) -> Tuple[np.ndarray, np.ndarray]:
-        """Mean and std (C,) of a style's relu4_1 features, computed once per content."""
-        x, key = self._style_image(style)
+    def _cached_stats(self, x: np.ndarray, key: str) -> Tuple[np.ndarray, np.ndarray]:
         if key not in self._cache:
             self._cache[key] = self._encode_stats(x)
         return self._cache[key]
+
+    def style_stats(self, style: StyleInput) -> Tuple[np.ndarray, np.ndarray]:
+        """Mean and std (C,) of a style's relu4_1 features, computed once per content."""
+        return self._cached_stats(*self._style_image(style))
 
     def set_style(self, styles: Union[StyleInput, Sequence[StyleInput]], weights: Optional[Sequence[float]] = None,
                   background: Optional[StyleInput] = None) -> None:
@@ -125,9 +127,10 @@ class Stylizer:
             raise ValueError(f"{len(styles)} styles but {len(weights)} weights: give one weight per style")
         if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"style weights must be finite, >= 0 and not all 0, got {weights}")
-        stats = [self.style_stats(s) for s in styles]
+        images = [self._style_image(s) for s in styles]
+        stats = [self._cached_stats(x, key) for x, key in images]
         self._stats = fused.mix_stats([m for m, _ in stats], [s for _, s in stats], weights)
-        self._styles = [self._style_image(s)[0] for s in styles]
+        self._styles = [x for x, _ in images]
         self._weights = weights
         self._background = self.style_stats(background) if background is not None else None
 
