@@ -133,23 +133,21 @@ def run(opt: LiveOptions) -> Dict:
     capture = Capture(source)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    first = capture.get()
-    if first is None:
-        capture.close()
-        for s, h in previous.items():
-            signal.signal(s, h)
-        raise VideoError(f"source {opt.source} gave no frames" + (f" ({capture.error})" if capture.error else ""))
-    h, w = first.image.shape[:2]
-    proc = opt.size or (w, h)
-    display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
-    files = [open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")]
-    writer = _Writer(files)
+    writer, display = None, None
     state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None}
-    processed, t0, frame = 0, time.perf_counter(), first
-    recent: List[float] = []
-    scale, chosen = 1.0, proc
+    processed, t0 = 0, time.perf_counter()
     display_lat: List[int] = []
-    try:
+    try:  # from here on, whatever happens, the capture stops, files are finalized, handlers restored
+        frame = capture.get()
+        if frame is None:
+            raise VideoError(f"source {opt.source} gave no frames" + (f" ({capture.error})" if capture.error else ""))
+        h, w = frame.image.shape[:2]
+        proc = opt.size or (w, h)
+        display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
+        writer = _Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")])
+        t0 = time.perf_counter()
+        recent: List[float] = []
+        scale, chosen = 1.0, proc
         while frame is not None and not stop.is_set():
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             pw, ph = max(16, int(chosen[0])), max(16, int(chosen[1]))
@@ -166,7 +164,7 @@ def run(opt: LiveOptions) -> Dict:
             lat_ms = (time.perf_counter_ns() - frame.t_capture_ns) / 1e6
             _hud(out, f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend.split(' (')[0][9:]}  "
                       f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {pw}x{ph}")
-            if files:
+            if writer.sinks:
                 writer.put(out, frame.t_capture_ns)
             if state["recorder"] is not None:
                 state["recorder"].write(out)
@@ -187,7 +185,8 @@ def run(opt: LiveOptions) -> Dict:
     finally:
         elapsed = time.perf_counter() - t0
         capture.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
         if state["recorder"] is not None:
             state["recorder"].close()
         if display is not None:
