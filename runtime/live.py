@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import queue
+import resource
 import signal
 import threading
 import time
@@ -204,6 +205,7 @@ def run(opt: LiveOptions) -> Dict:
                        "p99": float(np.percentile(lat, 99))},
         "stopped_by": "signal" if stop.is_set() else "error" if (capture.error or writer.error) else "end or limit",
         "error": capture.error or writer.error, "notes": notes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
     }
     if opt.json_path:
         tmp = opt.json_path + ".tmp"
@@ -252,7 +254,7 @@ def describe(summary: Dict) -> str:
              f"frames: {s['frames_captured']} captured, {s['frames_processed']} processed, "
              f"{s['frames_dropped']} dropped in {s['seconds']:.1f} s: {s['fps']:.1f} FPS",
              f"latency capture->output: p50 {s['latency_ms']['p50']:.0f} ms, p95 {s['latency_ms']['p95']:.0f} ms, "
-             f"p99 {s['latency_ms']['p99']:.0f} ms"]
+             f"p99 {s['latency_ms']['p99']:.0f} ms; peak memory {s['peak_rss_mb']:.0f} MB"]
     if s["error"]:
         lines.append(f"stopped: {s['error']}")
     return "\n".join(lines)
