@@ -263,6 +263,18 @@ def _names(choices):
     return parse
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .bundle import BundleError, bundle
+
+    pkg = _load_package(args.package)
+    try:
+        info = bundle(pkg, args.out, force=args.force)
+    except BundleError as e:
+        raise UserError(str(e)) from None
+    print(f"wrote {args.out}: package/, bundle.json, run.sh ({' '.join(info['command'])}), README.md")
+    return 0
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     from .engines import BackendError
     from .images import ImageError
@@ -605,6 +617,12 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--plot", help="write a PNG: latency distributions and per-stage bars (needs matplotlib)")
     ben.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two --json reports")
     ben.set_defaults(func=cmd_bench)
+
+    bun = sub.add_parser("bundle", help="a model package + run script + set-up notes for an embedded device")
+    bun.add_argument("package")
+    bun.add_argument("-o", "--out", required=True)
+    bun.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
+    bun.set_defaults(func=cmd_bundle)
 
     bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
     bld.add_argument("package")

@@ -1,0 +1,82 @@
+"""``stylert bundle PKG -o DIR``: what an embedded device needs to run a model package.
+
+DIR/package/      the package (ONNX graphs + stylert.json; model.pt left out: no torch there)
+DIR/stylert.json  is the package's; DIR/bundle.json says what the bundle runs and how
+DIR/run.sh        the command for the device (TensorRT engines are built there on first use,
+                  never copied between devices)
+DIR/README.md     set-up steps for a Jetson-class device
+
+Written to a temporary folder and renamed into place, like packages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Dict
+
+from .package import Package
+
+# The command each kind's bundle runs (arguments after `stylert`).
+COMMANDS = {
+    "adain": ["live", "--package", "package", "--source", "0", "--size", "320x240", "--precision", "int8"],
+    "stylegan": ["generate", "video", "--live", "--package", "package"],
+    "ae": ["manifold", "--package", "package", "-o", "out"],
+}
+
+README = """# stylert bundle: {kind}
+
+Made by `stylert bundle` from a {kind} package ({graphs}).
+
+On the device (a Jetson with JetPack 6, or any Linux machine):
+
+1. Python 3.9+, then the runtime without PyPI's onnxruntime (it would shadow NVIDIA's GPU build):
+   `pip install --no-deps stylert numpy opencv-python tqdm`, and ONNX Runtime for the device:
+   on Jetson the `onnxruntime-gpu` wheel from the Jetson AI Lab / JetPack index, elsewhere
+   `pip install onnxruntime` (CPU) or `onnxruntime-gpu`. TensorRT comes with JetPack (`python3 -c
+   "import tensorrt"` to check).
+2. `sh run.sh` runs: `{command}`.
+3. For TensorRT: `stylert build package --precision fp16` on the device itself (engines are
+   specific to the GPU and TensorRT version; never copy them from another machine).
+"""
+
+
+class BundleError(Exception):
+    """A bundle that cannot be made; the message says why and what to do."""
+
+
+def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise BundleError(f"{out} exists and is not empty: pass --force to replace it, or choose another folder")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BundleError(f"cannot create {out}: {e.strerror}") from None
+    tmp = parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt", "parity_io.npz"))
+        command = ["stylert", *COMMANDS[pkg.kind]]
+        info = {"kind": pkg.kind, "package": "package", "package_checksum": pkg.meta.get("checksum"),
+                "graphs": list(pkg.graphs), "precisions": {g: pkg.precisions(g) for g in pkg.graphs},
+                "command": command, "made_with": pkg.meta.get("exporter", {})}
+        (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
+        script = tmp / "run.sh"
+        script.write_text("#!/bin/sh\n# Runs this bundle (see README.md). Extra arguments are passed on.\n"
+                          'cd "$(dirname "$0")"\nexec ' + " ".join(shlex.quote(c) for c in command) + ' "$@"\n')
+        script.chmod(0o755)
+        (tmp / "README.md").write_text(README.format(kind=pkg.kind, graphs=", ".join(pkg.graphs),
+                                                     command=" ".join(command)))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise BundleError(f"cannot write {out}: {e.strerror}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return info
