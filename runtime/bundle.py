@@ -31,7 +31,8 @@ README = """# stylert bundle: {kind}
 
 Made by `stylert bundle` from a {kind} package ({graphs}).
 
-On the device (a Jetson with JetPack 6, or any Linux machine):
+On the device (a Jetson with JetPack 6, or any Linux machine; these steps were written from
+NVIDIA's documentation, not tried on a Jetson by the stylert team):
 
 1. Python 3.9+, then the runtime without PyPI's onnxruntime (it would shadow NVIDIA's GPU build):
    `pip install --no-deps stylert numpy opencv-python tqdm`, and ONNX Runtime for the device:
