@@ -21,7 +21,7 @@ import onnxruntime
 import torch
 from tqdm import tqdm
 
-from stylert import __version__
+from stylert import __version__, folders
 from stylert import package as pkg
 from stylert import parity
 from stylert.onnxrt import session
@@ -86,20 +86,6 @@ def _signature(path: Path) -> Dict[str, List[Dict]]:
     return {"inputs": [describe(v) for v in m.graph.input], "outputs": [describe(v) for v in m.graph.output]}
 
 
-def _check_destination(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a folder: choose another output folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out} exists and is not empty: pass --force to replace it, or choose another folder")
-    parent = out.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ExportError(f"cannot create {out}: {e.strerror} ({e.filename})") from None
-    if not os.access(parent, os.W_OK):
-        raise ExportError(f"cannot write to {parent}: choose a writable output folder")
-
-
 def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
            vgg: Optional[str] = None, decoder: Optional[str] = None, size: Optional[int] = None,
            precisions: Sequence[str] = pkg.PRECISIONS, save_io: bool = False, force: bool = False,
@@ -109,17 +95,14 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
     bad = [p for p in precisions if p not in pkg.PRECISIONS]
     if bad or "fp32" not in precisions:
         raise ExportError(f"precisions must include fp32 and be among {', '.join(pkg.PRECISIONS)}, got {', '.join(precisions)}")
-    _check_destination(out, force)
-    model, sources = load_model(kind, checkpoint, vgg=vgg, decoder=decoder, size=size, allow_pickle=allow_pickle)
-    tmp = out.resolve().parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = folders.staging(out, force)  # refuses a bad destination before the slow work
     try:
+        model, sources = load_model(kind, checkpoint, vgg=vgg, decoder=decoder, size=size, allow_pickle=allow_pickle)
         meta = _export_into(tmp, kind, model, sources, precisions, save_io, torch_weights, progress)
         failed = [r for r in meta["parity"]["results"] if not r["passed"]]
         if failed:
             raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
-        _replace(tmp, out)
+        folders.publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return pkg.load(out)
@@ -184,14 +167,3 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
     meta["checksum"] = pkg.checksum(meta)
     (tmp / pkg.MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Moves the finished package into place (an existing folder is replaced only at the end)."""
-    old = None
-    if out.exists():
-        old = out.resolve().parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Dict
 
+from . import folders
 from .package import Package
 
 # The command each kind's bundle runs (arguments after `stylert`).
@@ -51,15 +52,10 @@ class BundleError(Exception):
 
 def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise BundleError(f"{out} exists and is not empty: pass --force to replace it, or choose another folder")
-    parent = out.resolve().parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BundleError(f"cannot create {out}: {e.strerror}") from None
-    tmp = parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+        tmp = folders.staging(out, force)
+    except folders.FolderError as e:
+        raise BundleError(str(e)) from None
     try:
         shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt", "parity_io.npz"))
         command = ["stylert", *COMMANDS[pkg.kind]]
@@ -73,9 +69,7 @@ def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
         script.chmod(0o755)
         (tmp / "README.md").write_text(README.format(kind=pkg.kind, graphs=", ".join(pkg.graphs),
                                                      command=" ".join(command)))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        folders.publish(tmp, out)
     except OSError as e:
         raise BundleError(f"cannot write {out}: {e.strerror}") from None
     finally:

@@ -335,6 +335,8 @@ def _alpha(text: str) -> float:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from .folders import FolderError
+
     package = _export_module("package")
     errors = _export_module("checkpoints")
     try:
@@ -347,7 +349,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("stylert: error: the exported graphs do not match PyTorch (table above); no package "
               "was written. Please report it with the table.", file=sys.stderr)
         return 1
-    except (package.ExportError, errors.CheckpointError, ValueError) as e:
+    except (package.ExportError, errors.CheckpointError, FolderError, ValueError) as e:
         raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {args.out}: {e.strerror or e}") from None
