@@ -70,18 +70,17 @@ def _export_module(name: str):
     return importlib.import_module(f"stylert.export.{name}")
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
 def _image_files(items: List[str]) -> List[Path]:
     """Files, folders (their images, sorted) and glob patterns -> image paths."""
     import glob
+
+    from .images import IMAGE_EXTENSIONS, list_images
 
     files: List[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+            found = [Path(f) for f in list_images(p)]
             if not found:
                 raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {item}")
             files += found
@@ -105,16 +104,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from .package import PackageError
     from .stylizer import Stylizer
 
-    out = Path(args.out)
     files = _image_files(args.images)
     styles = [s for s in args.style.split(",") if s]
     weights = args.weights
     if args.mask and not args.style_bg:
         raise UserError("--mask needs --style-bg (the style where the mask is black)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create output folder {out}: {e.strerror}") from None
+    out = _out_folder(args.out)
     logging.getLogger("stylert").setLevel(logging.WARNING)
     try:
         st = Stylizer(args.package, backend=args.backend, precision=args.precision)
@@ -408,13 +403,6 @@ def _pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="package variant to run (int8: fastest on CPUs)")
 
 
-def _precisions(text: str) -> List[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values or any(v not in ("fp32", "fp16", "int8") for v in values):
-        raise argparse.ArgumentTypeError(f"expected a list of fp32, fp16, int8, got {text!r}")
-    return values
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -524,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--vgg", help="adain: the reference implementation's vgg_normalised.pth")
     exp.add_argument("--decoder", help="adain: the reference implementation's decoder.pth")
     exp.add_argument("--size", type=_positive_int, help="stylegan: resolution to take from a multi-resolution checkpoint")
-    exp.add_argument("--precision", type=_precisions, default=["fp32", "fp16", "int8"],
+    exp.add_argument("--precision", type=_names(["fp32", "fp16", "int8"]), default=["fp32", "fp16", "int8"],
                      help="variants to write, e.g. fp32,fp16 (default: all; int8 where the graph has calibration data)")
     exp.add_argument("--save-io", action="store_true", help="keep the parity inputs and PyTorch outputs in the package")
     exp.add_argument("--force", action="store_true", help="replace an existing non-empty output folder")

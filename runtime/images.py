@@ -10,10 +10,13 @@ one scaling pass (the naive numpy transpose chain costs 2-4x more per 640x480 fr
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from pathlib import Path
+from typing import List, Tuple
 
 import cv2
 import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 # Refuse larger inputs (a 100-megapixel photo would need tens of GB of features).
 MAX_PIXELS = int(os.environ.get("STYLERT_MAX_PIXELS", 16_000_000))
@@ -21,6 +24,11 @@ MAX_PIXELS = int(os.environ.get("STYLERT_MAX_PIXELS", 16_000_000))
 
 class ImageError(Exception):
     """An image that cannot be used; the message names the file and the fix."""
+
+
+def list_images(folder: os.PathLike | str) -> List[str]:
+    """The image files (by extension) in ``folder``, in name order."""
+    return sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from .images import list_images
 from .stylizer import Stylizer
 from .video import ASSETS, Capture, DisplaySink, Sink, VideoError, check_sink, display_available, open_sink, open_source
 
@@ -63,8 +64,7 @@ def style_files(items: List[str]) -> List[str]:
     out = []
     for item in items:
         if os.path.isdir(item):
-            found = sorted(str(p) for p in Path(item).iterdir()
-                           if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"))
+            found = list_images(item)
             if not found:
                 raise VideoError(f"no style images in folder {item}")
             out += found

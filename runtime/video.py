@@ -26,8 +26,9 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
+from .images import list_images
+
 ASSETS = Path(__file__).resolve().parent / "assets"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class VideoError(Exception):
@@ -148,7 +149,7 @@ def open_source(uri: str, width: int = 0, height: int = 0, fps: float = 0, frame
     if path.startswith("/dev/video"):
         return CaptureSource(path, True, width, height, fps, name=path)
     if os.path.isdir(path):
-        files = sorted(str(p) for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = list_images(path)
         if not files:
             raise VideoError(f"no images in folder {path}")
         return ImageListSource(files)
