@@ -147,7 +147,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from . import generate as gen_mod
     from .engines import BackendError
     from .generator import Generator
-    from .images import ImageError, write_image
+    from .images import ImageError, to_hwc8, write_image
     from .package import PackageError
     from .video import VideoError
 
@@ -179,7 +179,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.projected_w:
             imgs = g.synthesis(gen_mod.projected(g, args.projected_w), args.noise_mode)
             for i, x in enumerate(imgs):
-                write_image(out / f"projected{i:04d}.png", gen_mod.pictures_from(x))
+                write_image(out / f"projected{i:04d}.png", to_hwc8(x))
             print(f"wrote {len(imgs)} images to {out}")
             return 0
         seeds = gen_mod.parse_ints(args.seeds or "0-7")

@@ -15,7 +15,7 @@ import numpy as np
 from . import pictures
 from .autoencoder import AutoEncoder
 from .generator import Generator, slerp
-from .images import write_image
+from .images import to_hwc8, write_image
 
 
 def parse_ints(text: str, name: str = "seeds") -> List[int]:
@@ -32,11 +32,6 @@ def parse_ints(text: str, name: str = "seeds") -> List[int]:
     if not out:
         raise ValueError(f"no {name} given")
     return out
-
-
-def _swap_rb(img: np.ndarray) -> np.ndarray:
-    """RGB <-> BGR."""
-    return np.ascontiguousarray(img[..., ::-1])
 
 
 def _big(img: np.ndarray, least: int = 128) -> np.ndarray:
@@ -63,7 +58,7 @@ def mixing_figure(gen: Generator, rows: Sequence[int], cols: Sequence[int], laye
     w_cols = gen.truncate(gen.mapping(gen.z(cols)), truncation)
 
     def render(ws):
-        return [_big(pictures_from(x)) for x in gen.synthesis(ws, noise_mode)]
+        return [_big(to_hwc8(x)) for x in gen.synthesis(ws, noise_mode)]
 
     top = render(gen.broadcast(w_cols))
     left = render(gen.broadcast(w_rows))
@@ -73,11 +68,6 @@ def mixing_figure(gen: Generator, rows: Sequence[int], cols: Sequence[int], laye
     for r in range(len(rows)):
         grid += [left[r]] + cells[r * len(cols):(r + 1) * len(cols)]
     return pictures.tile(np.stack(grid), len(cols) + 1)
-
-
-def pictures_from(x: np.ndarray) -> np.ndarray:
-    """float 3xHxW in [0, 1] -> uint8 HxWx3 RGB."""
-    return (np.clip(x.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def walk(gen: Generator, seeds: Sequence[int], frames: int, space: str, truncation: float,
@@ -107,8 +97,7 @@ def write_video(gen: Generator, ws: np.ndarray, path: Path, fps: float, noise_mo
     try:
         for i in range(0, len(ws), 16):
             for x in gen.synthesis(ws[i:i + 16], noise_mode):
-                img = cv2.resize(pictures_from(x), (size, size), interpolation=cv2.INTER_NEAREST)
-                sink.write(_swap_rb(img))
+                sink.write(cv2.resize(to_hwc8(x, bgr=True), (size, size), interpolation=cv2.INTER_NEAREST))
     finally:
         sink.close()
     return len(ws)
@@ -168,7 +157,8 @@ def manifold(ae: AutoEncoder, out: Path, cells: int = 16) -> dict:
                           for d in grid.reshape(-1, h, w)])
         right = pictures.caption(pictures.tile(tiles, cells), "decoder over the latent plane")
         left = pictures.caption(pictures.scatter(z, labels, size=right.shape[0] - 28), "digits at their codes")
-        write_image(out / "manifold.png", _swap_rb(pictures.side_by_side(left, right)))
+        picture = pictures.side_by_side(left, right)  # pictures draws BGR; write_image takes RGB
+        write_image(out / "manifold.png", np.ascontiguousarray(picture[..., ::-1]))
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
@@ -217,8 +207,8 @@ def live_walk(gen: Generator, truncation: float, noise_mode: str, frames: int = 
             t = (shown % steps_per_key) / steps_per_key
             if shown and t == 0:
                 a, b = b, rng.randn(1, gen.style_dim).astype(np.float32)
-            img = pictures_from(gen.from_z(slerp(a, b, t), truncation, noise_mode)[0])
-            img = cv2.resize(_swap_rb(img), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+            img = to_hwc8(gen.from_z(slerp(a, b, t), truncation, noise_mode)[0], bgr=True)
+            img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
             shown += 1
             fps = shown / (time.perf_counter() - t0)
             cv2.putText(img, f"{fps:.0f} FPS", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
