@@ -121,16 +121,20 @@ def projected(gen: Generator, path: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- manifold
-def digits():
-    """(x, labels) of scikit-learn's bundled digits, and the held-out split the recipe used."""
+HELD_OUT = 0.2  # share of the digits kept out of training (the recipes use this split too)
+
+
+def digits(seed: int = 0):
+    """scikit-learn's bundled digits: (x (n, 64) float32 in [0, 1], labels, train indices,
+    held-out indices). The one definition of the split: stylert.export.data uses it."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ValueError("stylert manifold reads scikit-learn's digits: pip install scikit-learn") from None
+        raise ValueError("the digits come with scikit-learn: pip install scikit-learn") from None
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)
-    order = np.random.default_rng(0).permutation(len(x))  # the recipe's split (export.data.digits)
-    cut = int(len(x) * 0.8)
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(len(x) * (1 - HELD_OUT))
     return x, d.target, order[:cut], order[cut:]
 
 

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import HELD_OUT, digits
+from stylert.generate import HELD_OUT
+
+from ..data import digits
 from ..models.ae import AutoEncoder
 from .loop import publish, train
 
