@@ -78,7 +78,7 @@ def _torch_reason() -> str:
     return ""
 
 
-def _reasons() -> Dict[str, str]:
+def reasons() -> Dict[str, str]:
     """Backend -> '' when it can run here, else why not (probed once per process)."""
     from .tensorrt import unavailable_reason
 
@@ -91,14 +91,14 @@ def choose(backend: str = "auto") -> Tuple[str, str]:
     """(backend to use, one line saying what was chosen and why faster ones were skipped)."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    reasons = _reasons()
+    why = reasons()
     if backend in ("auto", "onnxruntime"):
         order = AUTO_ORDER if backend == "auto" else ("onnxruntime-cuda", "onnxruntime-cpu")
-        chosen = next(b for b in order if not reasons[b])
-        skipped = [f"{b}: {reasons[b]}" for b in order[:order.index(chosen)]]
+        chosen = next(b for b in order if not why[b])
+        skipped = [f"{b}: {why[b]}" for b in order[:order.index(chosen)]]
         return chosen, f"backend: {chosen}" + (f" (skipped {'; '.join(skipped)})" if skipped else "")
-    if reasons[backend]:
-        raise BackendError(f"backend {backend} is not available here: {reasons[backend]}; use --backend auto")
+    if why[backend]:
+        raise BackendError(f"backend {backend} is not available here: {why[backend]}; use --backend auto")
     return backend, f"backend: {backend}"
 
 

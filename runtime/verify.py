@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from . import parity
-from .onnxrt import CPU, CUDA, session, works
+from .onnxrt import CPU, CUDA, session
 from .package import Package, PackageError, sha256
 
 # Sizes given to symbolic dimensions when no saved inputs exist (each above its minimum).
@@ -42,20 +42,21 @@ def _saved_io(pkg: Package) -> Dict[str, np.ndarray] | None:
 
 
 def backends() -> List[Tuple[str, str]]:
-    """(backend name, reason it is unavailable or '') for every backend verify knows."""
-    out = [("onnxruntime-cpu", "")]
-    out.append(("onnxruntime-cuda", "" if works(CUDA) else "no working CUDA provider (no GPU, or onnxruntime without CUDA)"))
-    from .tensorrt import unavailable_reason
-    out.append(("tensorrt", unavailable_reason() or "engines are checked by `stylert build` (not yet by verify)"))
-    return out
+    """(backend name, reason it is unavailable or '') for every backend verify can run: the
+    engines' own probe (engines.reasons), so verify and the pipelines never disagree."""
+    from .engines import reasons
+
+    why = reasons()
+    return [(b, why[b]) for b in ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")]
 
 
 def verify(pkg: Package) -> Tuple[List[Dict], List[Tuple[str, str]], str]:
     """(result rows, skipped backends with reasons, what the reference was)."""
     saved = _saved_io(pkg)
     reference = "PyTorch outputs saved at export" if saved else "ONNX Runtime CPU fp32 on seeded random inputs"
-    usable = [b for b, why in backends() if not why]
-    skipped = [(b, why) for b, why in backends() if why]
+    known = backends()
+    usable = [b for b, why in known if not why]
+    skipped = [(b, why) for b, why in known if why]
     rows = []
     for name, graph in pkg.graphs.items():
         out_name = graph["outputs"][0]["name"]
