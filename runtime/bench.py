@@ -104,6 +104,11 @@ def run_kernel(sides: List[int], warmup: int, iterations: int, seconds: float) -
             "machine_warnings": machine_warnings(), "baseline": "pytorch composite" if torch else None}
 
 
+def _key(backend: str, precision: str, size: int, batch: int) -> str:
+    """A combination's name in tables and reports (and how --compare matches rows)."""
+    return f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
+
+
 def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
               batch: int) -> Tuple[object, Callable[[], object]]:
     """(pipeline, one timed call) for a combination."""
@@ -175,7 +180,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
                  [c for c in combos if c[:2] != ("torch", "fp32")]
     pipes, calls, cold, rss = {}, {}, {}, {}
     for backend, precision, size, batch in combos:
-        key = f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
+        key = _key(backend, precision, size, batch)
         t0, before = time.perf_counter(), _rss_mb()
         pipe, call = _pipeline(model, package, backend, precision, size, batch)
         call()  # the first call allocates the sessions' buffers: part of the footprint
@@ -193,7 +198,6 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     if bar is not None:
         bar.close()
     rows = []
-    base_keys = {k for k in samples if k.startswith("torch fp32")} if baseline else set()
     for (backend, precision, size, batch), key in zip(combos, samples):
         stats = summarize(samples[key])
         pipe = pipes[key]
@@ -205,7 +209,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
                "rss_growth_mb": rss[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
                "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key]))}
-        base = next((b for b in base_keys if b.endswith(key.split(" ", 2)[2])), None) if base_keys else None
+        base = _key("torch", "fp32", size, batch) if baseline else None
         if base:
             ratio = np.asarray(samples[base], np.float64) / np.asarray(samples[key], np.float64)
             row["speedup_vs_baseline"] = float(np.median(ratio))
