@@ -270,6 +270,28 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_triton(pkg, repo: str, **options) -> None:
+    triton = _export_module("triton")
+    try:
+        made = triton.write_repository(pkg, repo, **options)
+    except triton.TritonError as e:
+        raise UserError(str(e)) from None
+    kinds = sorted(set(made.values()))
+    print(f"wrote {repo}: {len(made)} models ({', '.join(f'{sum(v == k for v in made.values())} {k}' for k in kinds)}), README.md")
+
+
+def cmd_triton(args: argparse.Namespace) -> int:
+    triton = _export_module("triton")
+    try:
+        cc = triton.parse_cc(args.cc) if args.cc else None
+    except triton.TritonError as e:
+        raise UserError(str(e)) from None
+    _write_triton(_load_package(args.package), args.out, precision=args.precision, device=args.device,
+                  instances=args.instances, max_batch=args.max_batch, cc=cc, engines=args.engines,
+                  name=args.name, warmup_size=args.warmup_size, force=args.force)
+    return 0
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     from .engines import BackendError
     from .images import ImageError
@@ -352,6 +374,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     print(table(pkg.meta["parity"]["results"]))
     print(f"wrote {args.out} ({', '.join(pkg.graphs)}; parity gate passed)")
+    if args.triton_repo:
+        _write_triton(pkg, args.triton_repo, force=args.force)
     return 0
 
 
@@ -519,6 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-torch-weights", action="store_true",
                      help="leave model.pt out (the package then has no torch backend)")
     exp.add_argument("--unsafe-pickle", action="store_true", help="allow checkpoints that need full unpickling (runs their code)")
+    exp.add_argument("--triton-repo", metavar="REPO",
+                     help="also write a Triton model repository (defaults of `stylert triton`)")
     exp.set_defaults(func=cmd_export)
 
     ver = sub.add_parser("verify", help="re-run a package's parity check on every backend here")
@@ -613,6 +639,22 @@ def build_parser() -> argparse.ArgumentParser:
     bun.add_argument("-o", "--out", required=True)
     bun.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
     bun.set_defaults(func=cmd_bundle)
+
+    tri = sub.add_parser("triton", help="a Triton Inference Server model repository for a package (+ ensembles)")
+    tri.add_argument("package")
+    tri.add_argument("-o", "--out", required=True, help="repository folder to write")
+    tri.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                     help="graph variant to serve (graphs without it use fp32)")
+    tri.add_argument("--device", choices=["gpu", "cpu"], default="gpu", help="instance kind")
+    tri.add_argument("--instances", type=_positive_int, default=1, help="instances per model")
+    tri.add_argument("--max-batch", type=_positive_int, default=8, help="dynamic batching limit")
+    tri.add_argument("--cc", help="GPU compute capabilities that must have TensorRT plans, e.g. 8.6,8.7 "
+                                  "(default: the plans found, if any)")
+    tri.add_argument("--engines", help="engine folder to take plans from (default: stylert's engine cache)")
+    tri.add_argument("--name", help="model name prefix (default: the package kind)")
+    tri.add_argument("--warmup-size", type=_wxh, default=(320, 240), help="WxH of the warm-up request")
+    tri.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
+    tri.set_defaults(func=cmd_triton)
 
     bld = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
     bld.add_argument("package")
