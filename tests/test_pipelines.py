@@ -3,6 +3,8 @@ I/O and the bad inputs."""
 
 import math
 import struct
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -213,6 +215,14 @@ def test_fallback_chain_lands_on_the_cpu_quietly(packages, capfd):
             Stylizer(packages["adain"], backend=backend)
     with pytest.raises(BackendError, match="unknown backend"):
         Generator(packages["stylegan"], backend="cuda")
+
+
+def test_choosing_a_backend_does_not_import_torch():
+    # torch is installed here; importing it would cost every run ~1 s and ~190 MB
+    code = ("import sys; from stylert import Stylizer; st = Stylizer(); "
+            "print(st.backend.split(' (')[0], 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["backend:", "onnxruntime-cpu", "False"], done.stderr
 
 
 def test_torch_backend_runs_the_package_weights(packages, imgs):
