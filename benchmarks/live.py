@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from stylert import Stylizer
-from stylert.live import LiveOptions, run
+from stylert.live import LiveOptions, run, stylize_frame
 from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 from stylert.video import ASSETS, DemoSource
 
@@ -60,11 +60,7 @@ def ours(precision, size):
     st = Stylizer(precision=precision)
     st.set_style(STYLE)
 
-    def frame_fn(frame):
-        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        return cv2.resize(st(small, bgr=True), (frame.shape[1], frame.shape[0]))
-
-    return frame_fn
+    return lambda frame: stylize_frame(st, frame, size)
 
 
 def main() -> int:

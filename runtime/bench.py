@@ -21,12 +21,14 @@ import numpy as np
 from . import adain
 from .timing import NOISY_CV, interleaved, summarize
 
-MODELS = ("adain", "stylegan", "ae", "kernel")
+MODELS = ("adain", "stylegan", "ae", "kernel", "live")
 CHANNELS = 512  # relu4_1 of VGG-19
-DEFAULT_SIZES = {"adain": [256], "stylegan": [0], "ae": [0], "kernel": [32, 64]}  # 0: the model's own size
+# 0: the model's own size; live: processing widths (4:3) for a 640x480 camera frame
+DEFAULT_SIZES = {"adain": [256], "stylegan": [0], "ae": [0], "kernel": [32, 64], "live": [320]}
+LIVE_SOURCE = (640, 480)
 
-
-STAGE_ORDER = ["pre-process", "encoder", "mapping", "adain", "synthesis", "decoder", "post-process"]
+STAGE_ORDER = ["resize in", "pre-process", "encoder", "mapping", "adain", "synthesis", "decoder", "post-process",
+               "resize out"]
 
 
 class BenchError(Exception):
@@ -104,8 +106,15 @@ def run_kernel(sides: List[int], warmup: int, iterations: int, seconds: float) -
             "machine_warnings": machine_warnings(), "baseline": "pytorch composite" if torch else None}
 
 
-def _key(backend: str, precision: str, size: int, batch: int) -> str:
+def _live_size(width: int) -> Tuple[int, int]:
+    """A processing width -> (width, height) with the camera frame's 4:3 shape."""
+    return width, max(16, round(width * LIVE_SOURCE[1] / LIVE_SOURCE[0]))
+
+
+def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str:
     """A combination's name in tables and reports (and how --compare matches rows)."""
+    if model == "live":
+        return f"{backend} {precision} %dx%d from 640x480" % _live_size(size)
     return f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
 
 
@@ -113,6 +122,16 @@ def _pipeline(model: str, package: Optional[str], backend: str, precision: str, 
               batch: int) -> Tuple[object, Callable[[], object]]:
     """(pipeline, one timed call) for a combination."""
     rng = np.random.default_rng(0)
+    if model == "live":
+        from .live import stylize_frame
+        from .stylizer import Stylizer
+        from .video import ASSETS, DemoSource
+
+        p = Stylizer(package, backend=backend, precision=precision)
+        p.set_style(str(ASSETS / "coffee.jpg"))
+        demo = DemoSource(*LIVE_SOURCE, frames=30, fps=1e6)  # the demo scene's frames, unpaced
+        frames = itertools.cycle([demo.read() for _ in range(30)])
+        return p, lambda: stylize_frame(p, next(frames), _live_size(size))
     if model == "adain":
         from .stylizer import Stylizer
         from .video import ASSETS
@@ -132,6 +151,17 @@ def _pipeline(model: str, package: Optional[str], backend: str, precision: str, 
     p = AutoEncoder(package, backend=backend, precision=precision)
     x = rng.random((batch, p.in_dim), dtype=np.float32)
     return p, lambda: p.reconstruct(x)
+
+
+def _live_run(backend: str, precision: str, size: int, package: Optional[str], seconds: float) -> Dict:
+    """`stylert live` on the camera-paced demo scene (30 FPS, 640x480) for ``seconds``:
+    FPS at the sink, capture-to-output latency, dropped frames (threads overlap here)."""
+    from .live import LiveOptions, run as live_run
+
+    s = live_run(LiveOptions(source="demo", outputs=["none"], size=_live_size(size), backend=backend,
+                             precision=precision, package=package, duration=seconds, demo_frames=100_000))
+    return {"fps": s["fps"], "latency_ms": s["latency_ms"], "frames_captured": s["frames_captured"],
+            "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
 
 
 def _rss_mb() -> float:
@@ -174,13 +204,17 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     """All combinations, timed in turns; returns the report (see README)."""
     if model not in MODELS:
         raise BenchError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if model == "live" and batches != [1]:
+        raise BenchError("live takes one camera frame at a time: leave out --batch")
+    if model == "live" and not all(16 <= s <= LIVE_SOURCE[0] for s in sizes):
+        raise BenchError(f"live --size takes processing widths from 16 to {LIVE_SOURCE[0]} (height: 3/4 of it)")
     combos = list(itertools.product(backends, precisions, sizes, batches))
     if baseline == "torch-eager":
         combos = [("torch", "fp32", s, b) for s in sizes for b in batches] + \
                  [c for c in combos if c[:2] != ("torch", "fp32")]
     pipes, calls, cold, rss = {}, {}, {}, {}
     for backend, precision, size, batch in combos:
-        key = _key(backend, precision, size, batch)
+        key = _key(model, backend, precision, size, batch)
         t0, before = time.perf_counter(), _rss_mb()
         pipe, call = _pipeline(model, package, backend, precision, size, batch)
         call()  # the first call allocates the sessions' buffers: part of the footprint
@@ -209,10 +243,12 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
                "rss_growth_mb": rss[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
                "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key]))}
-        base = _key("torch", "fp32", size, batch) if baseline else None
+        base = _key(model, "torch", "fp32", size, batch) if baseline else None
         if base:
             ratio = np.asarray(samples[base], np.float64) / np.asarray(samples[key], np.float64)
             row["speedup_vs_baseline"] = float(np.median(ratio))
+        if model == "live":
+            row["live"] = _live_run(backend, precision, size, package, max(seconds, 1.0))
         rows.append(row)
     from .sysinfo import describe
 
@@ -231,6 +267,9 @@ def markdown(report: Dict) -> str:
     if report["baseline"]:
         head.append(f"vs {report['baseline']}")
     head += [f"{s} (median)" for s in stage_names]
+    live = any("live" in r for r in rows)
+    if live:
+        head += ["live FPS", "capture->output p50", "p95", "dropped"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         cells = [r["key"], f"{r['min_ms']:.2f} ms", f"{r['median_ms']:.2f} ms", f"{r['p90_ms']:.2f} ms",
@@ -240,6 +279,10 @@ def markdown(report: Dict) -> str:
         if report["baseline"]:
             cells.append(f"{r['speedup_vs_baseline']:.2f}×" if "speedup_vs_baseline" in r else "")
         cells += [f"{r['stages_median_ms'][s]:.2f} ms" if s in r["stages_median_ms"] else "" for s in stage_names]
+        if live:
+            e = r["live"]
+            cells += [f"{e['fps']:.1f}", f"{e['latency_ms']['p50']:.0f} ms", f"{e['latency_ms']['p95']:.0f} ms",
+                      f"{e['frames_dropped']}/{e['frames_captured']}"]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [w for r in rows for w in (f"{r['key']}: {x}" for x in r["warnings"])] + report["machine_warnings"]
     lines += ["", f"{report['system']['cpu']}, {report['system']['logical_cores']} cores; peak RSS "
@@ -259,7 +302,10 @@ def plot(report: Dict, path: str) -> None:
     rows = report["rows"]
     keys = [r["key"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.5 * len(rows)), sharey=True)
-    left.boxplot([r["samples_ms"] for r in rows], vert=False, showfliers=True)
+    try:
+        left.boxplot([r["samples_ms"] for r in rows], orientation="horizontal", showfliers=True)
+    except TypeError:  # matplotlib < 3.10
+        left.boxplot([r["samples_ms"] for r in rows], vert=False, showfliers=True)
     left.set_yticks(range(1, len(rows) + 1), keys)
     left.set_xlabel("latency per call (ms)")
     left.set_title(f"stylert bench {report['model']}: latency distribution")

@@ -226,10 +226,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(bench.compare(bench.load_report(args.compare[0]), bench.load_report(args.compare[1])))
             return 0
         if not args.model:
-            raise UserError("name a model (adain, stylegan, ae) or give --compare OLD.json NEW.json")
+            raise UserError("name a model (adain, stylegan, ae, kernel, live) or give --compare OLD.json NEW.json")
         sizes = args.size or bench.DEFAULT_SIZES[args.model]
-        if args.model not in ("adain", "kernel") and args.size:
-            raise UserError("--size applies to adain and kernel (the other models have one size)")
+        if args.model not in ("adain", "kernel", "live") and args.size:
+            raise UserError("--size applies to adain, kernel and live (the other models have one size)")
         if args.model == "kernel":
             report = bench.run_kernel(sizes, args.warmup, args.iterations, args.duration)
         else:
@@ -617,11 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .engines import BACKENDS
 
     ben = sub.add_parser("bench", help="latency of the pipelines, every combination in one interleaved run")
-    ben.add_argument("model", nargs="?", choices=["adain", "stylegan", "ae", "kernel"])
+    ben.add_argument("model", nargs="?", choices=["adain", "stylegan", "ae", "kernel", "live"],
+                     help="live: per 640x480 camera frame (resize, stylize, resize back), then `stylert live` "
+                          "on the camera-paced demo scene for FPS and capture-to-output latency")
     ben.add_argument("--backend", type=_names(BACKENDS), default=["auto"], help="e.g. onnxruntime-cpu,torch")
     ben.add_argument("--precision", type=_names(["fp32", "fp16", "int8"]), default=["fp32"], help="e.g. fp32,int8")
     ben.add_argument("--size", type=_positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256); "
-                                                         "kernel: feature sides (default 32,64)")
+                                                         "kernel: feature sides (default 32,64); live: processing widths, e.g. 320,288 (default 320)")
     ben.add_argument("--batch", type=_positive_ints, default=[1], help="e.g. 1,8")
     ben.add_argument("--warmup", type=_positive_int, default=3, help="untimed calls per combination")
     ben.add_argument("--iterations", type=_positive_int, default=20, help="at least this many timed calls each")

@@ -109,6 +109,22 @@ class _Writer:
             s.close()
 
 
+def stylize_frame(st: Stylizer, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0,
+                  preserve_color: bool = False, smoothing: float = 0.0) -> np.ndarray:
+    """One BGR frame: resized to the processing ``size`` (w, h), stylized, resized back
+    (the resizes are the Stylizer's "resize in"/"resize out" stages)."""
+    h, w = img.shape[:2]
+    small = img
+    if size != (w, h):
+        with st.stages("resize in"):
+            small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    out = st(small, alpha=alpha, preserve_color=preserve_color, bgr=True, smoothing=smoothing)
+    if size != (w, h):
+        with st.stages("resize out"):
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 def _hud(img: np.ndarray, text: str) -> None:
     cv2.rectangle(img, (0, 0), (img.shape[1], 22), (0, 0, 0), -1)
     cv2.putText(img, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
@@ -152,10 +168,7 @@ def run(opt: LiveOptions) -> Dict:
         while frame is not None and not stop.is_set():
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             pw, ph = max(16, int(chosen[0])), max(16, int(chosen[1]))
-            small = img if (pw, ph) == (w, h) else cv2.resize(img, (pw, ph), interpolation=cv2.INTER_AREA)
-            out = st(small, alpha=state["alpha"], preserve_color=state["color"], bgr=True, smoothing=opt.smoothing)
-            if (pw, ph) != (w, h):
-                out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+            out = stylize_frame(st, img, (pw, ph), state["alpha"], state["color"], opt.smoothing)
             if state["original"]:
                 out = np.hstack([img, out])
             processed += 1

@@ -42,7 +42,7 @@ def test_adain_stages_and_torch_baseline(tmp_path):
 
 def test_bad_bench_options(tmp_path, capsys):
     assert "name a model" in _error(capsys, ["bench"])
-    assert "--size applies to adain" in _error(capsys, ["bench", "ae", "--size", "64"])
+    assert "--size applies to adain, kernel and live" in _error(capsys, ["bench", "ae", "--size", "64"])
     (tmp_path / "x.json").write_text("{}")
     assert "not a `stylert bench --json` report" in _error(capsys, ["bench", "--compare", str(tmp_path / "x.json"),
                                                                   str(tmp_path / "x.json")])
@@ -51,6 +51,20 @@ def test_bad_bench_options(tmp_path, capsys):
     for bad in (["bench", "ae", "--backend", "cuda"], ["bench", "ae", "--precision", "fp8"], ["bench", "gan"]):
         with pytest.raises(SystemExit):
             cli.main(bad)
+
+
+def test_live_mode(tmp_path, capsys):
+    assert cli.main(["bench", "live", "--size", "160", "--backend", "onnxruntime-cpu", "--precision", "int8",
+                     "--iterations", "3", "--duration", "0", "--warmup", "1", "--json", str(tmp_path / "l.json")]) == 0
+    assert "live FPS" in capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "l.json").read_text())["rows"]
+    assert row["key"] == "onnxruntime-cpu int8 160x120 from 640x480"
+    assert {"resize in", "encoder", "adain", "decoder", "resize out"} <= set(row["stages_median_ms"])
+    live = row["live"]  # the threaded run on the camera-paced demo scene
+    assert live["fps"] > 0 and 0 < live["frames_processed"] <= live["frames_captured"]
+    assert live["latency_ms"]["p50"] <= live["latency_ms"]["p95"]
+    assert "one camera frame at a time" in _error(capsys, ["bench", "live", "--batch", "2"])
+    assert "processing widths from 16 to 640" in _error(capsys, ["bench", "live", "--size", "800"])
 
 
 def test_kernel_mode(tmp_path):
