@@ -39,7 +39,8 @@ NVIDIA's documentation, not tried on a Jetson by the stylert team):
    `pip install --no-deps stylert numpy opencv-python tqdm`, and ONNX Runtime for the device:
    on Jetson the `onnxruntime-gpu` wheel from the Jetson AI Lab / JetPack index, elsewhere
    `pip install onnxruntime` (CPU) or `onnxruntime-gpu`. TensorRT comes with JetPack (`python3 -c
-   "import tensorrt"` to check).
+   "import tensorrt"` to check; in a venv, make it with --system-site-packages). For a CSI camera
+   (`--source csi://0`) leave out opencv-python and use JetPack's OpenCV, which has GStreamer.
 2. `sh run.sh` runs: `{command}`.
 3. For TensorRT: `stylert build package --precision fp16` on the device itself (engines are
    specific to the GPU and TensorRT version; never copy them from another machine).

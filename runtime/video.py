@@ -1,6 +1,7 @@
 """Video sources and sinks, configured by URIs (the nouns of jetson-inference).
 
-Sources: ``0`` / ``/dev/video0`` / ``v4l2:///dev/video0`` (camera), ``file://clip.mp4`` or a
+Sources: ``0`` / ``/dev/video0`` / ``v4l2:///dev/video0`` (camera), ``csi://0`` (a Jetson CSI
+camera through GStreamer's nvarguscamerasrc), ``file://clip.mp4`` or a
 plain path, a folder or glob of images or an ``img_%03d.png`` pattern, ``rtsp://...``, and
 ``demo`` (a moving scene made from a bundled image, for machines without a camera).
 Sinks: ``display://`` (a window), ``file://out.mp4`` / ``.avi`` / ``frames_%04d.png``
@@ -17,6 +18,7 @@ import glob as globmod
 import math
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -93,9 +95,11 @@ class DemoSource(Source):
 class CaptureSource(Source):
     """Anything cv2.VideoCapture opens: cameras, video files, streams, image patterns."""
 
-    def __init__(self, target, live: bool, width: int = 0, height: int = 0, fps: float = 0, name: str = ""):
+    def __init__(self, target, live: bool, width: int = 0, height: int = 0, fps: float = 0, name: str = "",
+                 api: Optional[int] = None):
         self.name, self.live, self.stalls = name or str(target), live, live
-        api = cv2.CAP_IMAGES if isinstance(target, str) and "%" in target else cv2.CAP_ANY
+        if api is None:
+            api = cv2.CAP_IMAGES if isinstance(target, str) and "%" in target else cv2.CAP_ANY
         self.cap = cv2.VideoCapture(target, api)
         if not self.cap.isOpened():
             raise VideoError(f"cannot open source {self.name}: "
@@ -133,16 +137,37 @@ class ImageListSource(Source):
         return None
 
 
+def gstreamer_available() -> bool:
+    """Whether this OpenCV was built with GStreamer (JetPack's is; PyPI's opencv-python is not)."""
+    return re.search(r"GStreamer:\s*YES", cv2.getBuildInformation()) is not None
+
+
+def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: float = 30) -> str:
+    """A GStreamer pipeline for a Jetson CSI camera: the ISP's frames, converted to BGR on
+    the VIC (nvvidconv), newest only (appsink drops stale buffers)."""
+    return (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM), width={width}, height={height}, "
+            f"framerate={round(fps)}/1 ! nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! "
+            "video/x-raw, format=BGR ! appsink drop=true max-buffers=1")
+
+
 def open_source(uri: str, width: int = 0, height: int = 0, fps: float = 0, frames: int = 300) -> Source:
     """The source a URI names (see the module doc)."""
     if uri == "demo":
         return DemoSource(width or 640, height or 480, frames, fps or 30.0)
     if uri.isdigit():
         return CaptureSource(int(uri), True, width, height, fps, name=f"camera {uri}")
-    for prefix in ("v4l2://", "csi://"):
-        if uri.startswith(prefix):
-            uri = uri[len(prefix):]
-            return CaptureSource(uri, True, width, height, fps, name=uri)
+    if uri.startswith("csi://"):
+        sensor = uri[len("csi://"):] or "0"
+        if not sensor.isdigit():
+            raise VideoError(f"{uri}: a CSI camera is csi://N with N the sensor id, e.g. csi://0")
+        if not gstreamer_available():
+            raise VideoError(f"{uri} needs OpenCV built with GStreamer (JetPack's python3-opencv; PyPI's "
+                             "opencv-python has none): use JetPack's OpenCV, or a USB camera (0 or /dev/video0)")
+        return CaptureSource(csi_pipeline(int(sensor), width or 1280, height or 720, fps or 30), True,
+                             name=f"CSI camera {sensor}", api=cv2.CAP_GSTREAMER)
+    if uri.startswith("v4l2://"):
+        uri = uri[len("v4l2://"):]
+        return CaptureSource(uri, True, width, height, fps, name=uri)
     if uri.startswith(("rtsp://", "rtmp://", "http://", "https://")):
         return CaptureSource(uri, True, name=uri)
     path = uri[len("file://"):] if uri.startswith("file://") else uri

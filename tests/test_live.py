@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stylert import cli
+from stylert import cli, video
 from stylert.video import Capture, Source, VideoError, open_source
 
 
@@ -133,6 +133,17 @@ def test_a_source_that_stops_is_reported():
 def test_camera_that_cannot_open():
     with pytest.raises(VideoError, match="cannot open source camera 7"):
         open_source("7")
+
+
+def test_csi_camera_needs_gstreamer(monkeypatch):
+    pipeline = video.csi_pipeline(1, 1920, 1080, 60)
+    assert pipeline.startswith("nvarguscamerasrc sensor-id=1 ") and "width=1920, height=1080, framerate=60/1" in pipeline
+    assert pipeline.endswith("appsink drop=true max-buffers=1")
+    monkeypatch.setattr(video, "gstreamer_available", lambda: False)  # PyPI's OpenCV: no GStreamer
+    with pytest.raises(VideoError, match="needs OpenCV built with GStreamer"):
+        open_source("csi://0")
+    with pytest.raises(VideoError, match="csi://N with N the sensor id"):
+        open_source("csi://front")
 
 
 def test_sigint_leaves_a_playable_file(tmp_path):
