@@ -291,7 +291,8 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
                      instances: int = 1, max_batch: int = 8, cc: Optional[Sequence[str]] = None,
                      engines: Optional[os.PathLike | str] = None, name: Optional[str] = None,
                      warmup_size: Tuple[int, int] = (320, 240), force: bool = False) -> Dict:
-    """Writes the repository (see module doc) and returns {model: platform}."""
+    """Writes the repository (see module doc); returns {model: {"platform", "precision"}}, the
+    precision being None for the glue graphs and ensembles."""
     repo, name = Path(repo), name or pkg.kind
     if precision not in ACCELERATOR_PRECISION:
         raise TritonError(f"unknown precision '{precision}': choose fp32, fp16 or int8")
@@ -308,8 +309,9 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
         tmp = folders.staging(repo, force)
     except folders.FolderError as e:
         raise TritonError(str(e)) from None
-    made: Dict[str, str] = {}
+    made: Dict[str, Dict[str, str]] = {}
     configs: Dict[str, Dict] = {}
+    precisions: Dict[str, str] = {}
     try:
         for graph, sig in pkg.graphs.items():
             mine = precision if precision in pkg.precisions(graph) else "fp32"
@@ -317,6 +319,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
             plans = _plans(graph, mine, files, root, cc) if device == "gpu" else {}
             model, version = f"{name}_{graph}", tmp / f"{name}_{graph}" / "1"
             version.mkdir(parents=True)
+            precisions[model] = mine
             batch = min([max_batch] + [_plan_batch(k) for _, k in plans.values()])
             if plans:
                 for c, (engine, _) in plans.items():
@@ -339,7 +342,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
             (tmp / model / "1").mkdir(parents=True)  # ensembles have an empty version folder
         for model, cfg in configs.items():
             (tmp / model / "config.pbtxt").write_text(pbtxt(cfg) + "\n")
-            made[model] = cfg["platform"]
+            made[model] = {"platform": cfg["platform"], "precision": precisions.get(model)}  # None: glue, ensembles
         (tmp / "README.md").write_text(_readme(pkg, name, configs, ensembles, precision, device))
         folders.publish(tmp, repo)
     except OSError as e:

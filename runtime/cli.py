@@ -276,8 +276,13 @@ def _write_triton(pkg, repo: str, **options) -> None:
         made = triton.write_repository(pkg, repo, **options)
     except triton.TritonError as e:
         raise UserError(str(e)) from None
-    kinds = sorted(set(made.values()))
-    print(f"wrote {repo}: {len(made)} models ({', '.join(f'{sum(v == k for v in made.values())} {k}' for k in kinds)}), README.md")
+    platforms = [m["platform"] for m in made.values()]
+    counts = ", ".join(f"{platforms.count(k)} {k}" for k in sorted(set(platforms)))
+    print(f"wrote {repo}: {len(made)} models ({counts}), README.md")
+    asked = options.get("precision", "fp32")
+    fallback = [name for name, m in made.items() if m["precision"] not in (None, asked)]
+    if fallback:
+        print(f"note: no {asked} variant of {', '.join(fallback)} in the package: served in fp32")
 
 
 def cmd_triton(args: argparse.Namespace) -> int:
