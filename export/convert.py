@@ -33,6 +33,17 @@ class ExportError(Exception):
     """The model could not be exported; the message says why."""
 
 
+def signature(model: onnx.ModelProto) -> Dict[str, List[Dict]]:
+    """Inputs and outputs of a graph: name, shape (symbolic dimensions as their names), dtype."""
+
+    def describe(v):
+        t = v.type.tensor_type
+        shape = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
+        return {"name": v.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name}
+
+    return {"inputs": [describe(v) for v in model.graph.input], "outputs": [describe(v) for v in model.graph.output]}
+
+
 def to_onnx(graph: Graph, path: Path) -> None:
     """Exports ``graph.module`` on its sample inputs with its symbolic dimensions."""
     dims: Dict[str, torch.export.Dim] = {}

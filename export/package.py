@@ -28,7 +28,7 @@ from stylert.onnxrt import session
 
 from . import models
 from .checkpoints import save_atomic, stylert_checkpoint
-from .convert import OPSET, ExportError, to_fp16, to_int8, to_onnx
+from .convert import OPSET, ExportError, signature, to_fp16, to_int8, to_onnx
 from .graphs import GRAPHS, Graph
 
 
@@ -72,18 +72,6 @@ def _io_rules(kind: str, model) -> Dict:
             "noise_shapes": [list(s[1:]) for s in model.noise_shapes(1)],
             "w_avg": [float(v) for v in model.w_avg], "w_avg_source": model.w_avg_source,
             "output_range": [-1, 1]}
-
-
-def _signature(path: Path) -> Dict[str, List[Dict]]:
-    """Inputs and outputs (name, shape with symbolic dims as strings, dtype) of an ONNX file."""
-    m = onnx.load(str(path), load_external_data=False)
-
-    def describe(v):
-        t = v.type.tensor_type
-        shape = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
-        return {"name": v.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name}
-
-    return {"inputs": [describe(v) for v in m.graph.input], "outputs": [describe(v) for v in m.graph.output]}
 
 
 def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
@@ -153,7 +141,8 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
                                               "passed": passed})
             files[precision] = {"file": path.name, "sha256": pkg.sha256(path)}
             bar.update()
-        meta["graphs"][g.name] = {**_signature(tmp / pkg.graph_file(g.name, "fp32")), "files": files}
+        fp32 = onnx.load(str(tmp / pkg.graph_file(g.name, "fp32")), load_external_data=False)
+        meta["graphs"][g.name] = {**signature(fp32), "files": files}
         if save_io:
             saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
             saved[f"{g.name}/out/{g.output}"] = ref

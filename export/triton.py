@@ -23,12 +23,13 @@ import shutil
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
 from stylert import folders, tensorrt
 from stylert.package import Package
+
+from .convert import signature
 
 OPSET, IR_VERSION = 18, 9
 TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int64": "TYPE_INT64", "int32": "TYPE_INT32",
@@ -159,15 +160,6 @@ def styles_graph(w_avg: Sequence[float], num_ws: int) -> onnx.ModelProto:
               helper.make_tensor_value_info("truncation", TensorProto.FLOAT, ["batch", 1])]
     outputs = [helper.make_tensor_value_info("ws", TensorProto.FLOAT, ["batch", num_ws, dim])]
     return _graph_model(nodes, inputs, outputs, inits, "styles")
-
-
-def _signature(model: onnx.ModelProto) -> Dict[str, List[Dict]]:
-    def describe(v):
-        t = v.type.tensor_type
-        shape = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
-        return {"name": v.name, "shape": shape, "dtype": helper.tensor_dtype_to_np_dtype(t.elem_type).name}
-
-    return {"inputs": [describe(v) for v in model.graph.input], "outputs": [describe(v) for v in model.graph.output]}
 
 
 # -- engines ----------------------------------------------------------------------------
@@ -335,7 +327,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
         for model, onnx_model in glue.items():
             (tmp / model / "1").mkdir(parents=True)
             onnx.save(onnx_model, str(tmp / model / "1" / "model.onnx"))
-            configs[model] = model_config(model, _signature(onnx_model), device=device, instances=instances,
+            configs[model] = model_config(model, signature(onnx_model), device=device, instances=instances,
                                           max_batch=max_batch, warmup_size=warmup_size, accelerator="FP32")
         for model, (steps, outputs) in ensembles.items():
             configs[model] = ensemble_config(model, steps, outputs, configs)
