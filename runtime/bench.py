@@ -27,8 +27,8 @@ CHANNELS = 512  # relu4_1 of VGG-19
 DEFAULT_SIZES = {"adain": [256], "stylegan": [0], "ae": [0], "kernel": [32, 64], "live": [320]}
 LIVE_SOURCE = (640, 480)
 
-STAGE_ORDER = ["resize in", "pre-process", "encoder", "mapping", "adain", "synthesis", "decoder", "post-process",
-               "resize out"]
+STAGE_ORDER = ["resize in", "pre-process", "host->device", "encoder", "mapping", "adain", "synthesis", "decoder",
+               "device->host", "post-process", "resize out"]
 
 
 class BenchError(Exception):
@@ -164,6 +164,17 @@ def _live_run(backend: str, precision: str, size: int, package: Optional[str], s
             "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
 
 
+def _device_mb(reset: bool = False) -> Optional[float]:
+    """Peak CUDA memory PyTorch allocated since the last reset (MiB), or None when no
+    torch-CUDA pipeline runs (ONNX Runtime's own device arena is not seen here)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_initialized():  # never start CUDA just to ask
+        return None
+    if reset:
+        torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
 def _rss_mb() -> float:
     """Resident memory of this process now (Linux; 0 elsewhere)."""
     try:
@@ -212,13 +223,14 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     if baseline == "torch-eager":
         combos = [("torch", "fp32", s, b) for s in sizes for b in batches] + \
                  [c for c in combos if c[:2] != ("torch", "fp32")]
-    pipes, calls, cold, rss = {}, {}, {}, {}
+    pipes, calls, cold, rss, device = {}, {}, {}, {}, {}
     for backend, precision, size, batch in combos:
         key = _key(model, backend, precision, size, batch)
         t0, before = time.perf_counter(), _rss_mb()
+        _device_mb(reset=True)
         pipe, call = _pipeline(model, package, backend, precision, size, batch)
         call()  # the first call allocates the sessions' buffers: part of the footprint
-        cold[key], rss[key] = time.perf_counter() - t0, _rss_mb() - before
+        cold[key], rss[key], device[key] = time.perf_counter() - t0, _rss_mb() - before, _device_mb()
         pipes[key], calls[key] = pipe, call
     for pipe in pipes.values():
         pipe.stages.enabled = True
@@ -236,12 +248,12 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         stats = summarize(samples[key])
         pipe = pipes[key]
         n_calls = len(samples[key]) + warmup
-        stages = {name: float(np.median(v)) / 1e6 for name, v in pipe.stages.samples.items()
+        stages = {name: float(np.median(v)) / 1e6 for name, v in pipe.stages.collect().items()
                   if len(v) >= n_calls}  # stages that run once per call
         row = {"model": model, "backend": pipe.backend.split(" (")[0].removeprefix("backend: "),
                "precision": precision, "size": size, "batch": batch, "key": key, **stats,
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
-               "rss_growth_mb": rss[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
+               "rss_growth_mb": rss[key], "device_peak_mb": device[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
                "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key]))}
         base = _key(model, "torch", "fp32", size, batch) if baseline else None
         if base:
@@ -264,6 +276,9 @@ def markdown(report: Dict) -> str:
     present = {s for r in rows for s in r["stages_median_ms"]}
     stage_names = [s for s in STAGE_ORDER if s in present]
     head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start", "RSS +"]
+    gpu = any(r.get("device_peak_mb") is not None for r in rows)
+    if gpu:
+        head.append("device peak")
     if report["baseline"]:
         head.append(f"vs {report['baseline']}")
     head += [f"{s} (median)" for s in stage_names]
@@ -276,6 +291,9 @@ def markdown(report: Dict) -> str:
                  f"{r['p95_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", f"{r['max_ms']:.2f} ms",
                  f"{r['cv']:.0%}" + (" (noisy)" if r["cv"] > NOISY_CV else ""), f"{r['throughput_per_s']:.1f}",
                  f"{r['cold_start_s']:.2f} s", f"{r.get('rss_growth_mb', 0):.0f} MB"]
+        if gpu:
+            peak = r.get("device_peak_mb")
+            cells.append("" if peak is None else f"{peak:.0f} MB")
         if report["baseline"]:
             cells.append(f"{r['speedup_vs_baseline']:.2f}×" if "speedup_vs_baseline" in r else "")
         cells += [f"{r['stages_median_ms'][s]:.2f} ms" if s in r["stages_median_ms"] else "" for s in stage_names]

@@ -37,11 +37,30 @@ class BackendError(Exception):
 
 
 class Engine:
+    """A graph on one backend. ``run`` takes and returns host (numpy) arrays; ``run_native``
+    returns the output where the engine made it (a CUDA tensor on a GPU), so a pipeline can
+    hand it to the next stage without a round trip through the host."""
+
     backend = "?"
     device = "cpu"
 
     def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+        return self.to_host(self.run_native(feeds))
+
+    def run_native(self, feeds: Dict[str, object]) -> object:
         raise NotImplementedError
+
+    def to_device(self, array: np.ndarray) -> object:
+        """A host array as this engine's input (the host->device copy on a GPU)."""
+        return array
+
+    def to_host(self, array: object) -> np.ndarray:
+        """An output of ``run_native`` as a numpy array (the device->host copy on a GPU)."""
+        return array
+
+    def event(self):
+        """A factory of CUDA timing events on this engine's stream, or None (host clock)."""
+        return None
 
 
 class OnnxRuntimeEngine(Engine):
@@ -51,23 +70,42 @@ class OnnxRuntimeEngine(Engine):
         self.device = "cuda" if provider == onnxrt.CUDA else "cpu"
         self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+    def run_native(self, feeds):
+        # Host arrays in and out, also with the CUDA provider (no I/O binding yet, see README).
         return self.session.run(None, feeds)[0]
 
 
 class TorchEngine(Engine):
-    """The PyTorch module a graph was exported from (input order as the graph's)."""
+    """The PyTorch module a graph was exported from (input order as the graph's). On a GPU
+    its outputs stay CUDA tensors until ``to_host``; on the CPU they are numpy views."""
 
     def __init__(self, module, input_names: List[str], device: str):
         self.module, self.input_names, self.device = module, input_names, device
         self.backend = "torch" if device == "cpu" else "torch-cuda"
 
-    def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+    def to_device(self, array):
+        import torch
+
+        if not isinstance(array, np.ndarray):
+            return array
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, non_blocking=True)
+
+    def to_host(self, array):
+        return array if isinstance(array, np.ndarray) else array.cpu().numpy()
+
+    def event(self):
+        if self.device == "cpu":
+            return None
+        import torch
+
+        return lambda: torch.cuda.Event(enable_timing=True)
+
+    def run_native(self, feeds):
         import torch
 
         with torch.inference_mode():
-            args = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.input_names]
-            return self.module(*args).float().cpu().numpy()
+            out = self.module(*[self.to_device(feeds[n]) for n in self.input_names]).float()
+        return out.numpy() if self.device == "cpu" else out
 
 
 def _torch_reason() -> str:

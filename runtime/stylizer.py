@@ -55,8 +55,8 @@ KERNEL_SERIAL_BELOW = 1 << 20
 
 
 @contextlib.contextmanager
-def _kernel_threads(feats: np.ndarray):
-    if feats.size >= KERNEL_SERIAL_BELOW:
+def _kernel_threads(feats):
+    if not isinstance(feats, np.ndarray) or feats.size >= KERNEL_SERIAL_BELOW:  # CUDA: no CPU threads
         yield
         return
     before = fused.get_num_threads()
@@ -77,7 +77,7 @@ class Stylizer:
         self.package, self.engines, self.backend = open_pipeline(package, "adain", "Stylizer", backend,
                                                                  precision, ["encoder", "decoder"], spin=False)
         self.eps = float(self.package.meta["io"]["eps"])
-        self.stages = Stages()  # per-stage timings for `stylert bench`
+        self.stages = Stages(self.engines["encoder"].event())  # per-stage timings for `stylert bench`
         self.style_size, self.max_pixels = style_size, max_pixels
         self._cache: dict = {}
         self._styles: List[np.ndarray] = []  # the style images (for colour preservation)
@@ -150,12 +150,17 @@ class Stylizer:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if mask is not None and self._background is None:
             raise ValueError("a mask needs a background style: set_style(..., background=STYLE)")
+        encoder, decoder = self.engines["encoder"], self.engines["decoder"]
         with self.stages("pre-process"):
             x, as_uint8 = self._to_nchw(frames, bgr)
             padded, (h, w) = pad_to(x)
+        with self._copy("host->device"):
+            padded = encoder.to_device(padded)
         with self.stages("encoder"):
-            feats = self.engines["encoder"].run({"image": padded})
+            feats = encoder.run_native({"image": padded})  # stays on the engine's device
         mean, std = self._frame_style(x) if preserve_color else self._stats
+        if mask is not None or smoothing > 0.0:
+            feats = encoder.to_host(feats)  # their statistics are computed on the host
         with _kernel_threads(feats), self.stages("adain"):
             if mask is not None:
                 m = self._feature_mask(mask, (h, w), feats.shape[2:])
@@ -166,12 +171,19 @@ class Stylizer:
                     mean, std = self._smooth(feats, mean, std, smoothing)
                 fused.adain(feats, mean, std, alpha=alpha, eps=self.eps, out=feats)
         with self.stages("decoder"):
-            out = self.engines["decoder"].run({"features": feats})[:, :, :h, :w]
+            out = decoder.run_native({"features": feats})
+        with self._copy("device->host"):
+            out = decoder.to_host(out)[:, :, :h, :w]
         with self.stages("post-process"):
             if not as_uint8:
                 return np.ascontiguousarray(out)
             imgs = [to_hwc8(o, bgr) for o in out]
             return imgs[0] if frames.ndim == 3 else np.stack(imgs)
+
+    def _copy(self, name: str):
+        """A stage for a host<->device copy on a GPU (shown apart, as trtexec does); on the
+        CPU there is no copy and no stage."""
+        return self.stages(name) if self.engines["encoder"].device != "cpu" else contextlib.nullcontext()
 
     def _to_nchw(self, frames: np.ndarray, bgr: bool) -> Tuple[np.ndarray, bool]:
         frames = np.asarray(frames)

@@ -41,23 +41,46 @@ def summarize(samples_ns: List[int]) -> Dict[str, float]:
 
 
 class Stages:
-    """Per-stage wall times of a pipeline call (pre-process, encoder, AdaIN, ...), recorded
-    only while ``enabled`` (the pipelines call ``with self.stages("name"):`` around each)."""
+    """Per-stage times of a pipeline call (pre-process, encoder, AdaIN, ...), recorded only
+    while ``enabled`` (the pipelines call ``with self.stages("name"):`` around each).
+    With ``event`` (a CUDA event factory, e.g. torch.cuda.Event with timing) stages are
+    timed on the GPU's stream, where asynchronous work really runs, instead of by the
+    host's clock; ``collect`` waits for those events."""
 
-    def __init__(self):
+    def __init__(self, event: Callable[[], object] | None = None):
         self.enabled = False
-        self.samples = defaultdict(list)
+        self.samples: Dict[str, List[int]] = defaultdict(list)
+        self.event = event
+        self._pending: List[tuple] = []
 
     @contextlib.contextmanager
     def __call__(self, name: str):
         if not self.enabled:
             yield
             return
+        if self.event is not None:
+            start = self.event()
+            start.record()
+            try:
+                yield
+            finally:
+                end = self.event()
+                end.record()
+                self._pending.append((name, start, end))
+            return
         t0 = time.perf_counter_ns()
         try:
             yield
         finally:
             self.samples[name].append(time.perf_counter_ns() - t0)
+
+    def collect(self) -> Dict[str, List[int]]:
+        """The samples in nanoseconds per stage, GPU events resolved."""
+        for name, start, end in self._pending:
+            end.synchronize()
+            self.samples[name].append(int(start.elapsed_time(end) * 1e6))  # elapsed_time: ms
+        self._pending.clear()
+        return self.samples
 
 
 def interleaved(
