@@ -209,6 +209,43 @@ def machine_warnings() -> List[str]:
     return out
 
 
+# nvidia-smi's clock event reasons (NVML's nvmlClocksEventReason* bits).
+USER_CLOCKS = 0x2  # clocks set by the user (nvidia-smi -lgc / -ac): locked
+SLOWDOWNS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
+             0x40: "hardware thermal slowdown", 0x80: "hardware power brake"}
+
+
+def gpu_warnings(smi: str = "nvidia-smi") -> List[str]:
+    """After a GPU run: unlocked clocks (boost varies run to run) or a slowdown now, from
+    nvidia-smi; nothing where it is missing or says nothing."""
+    import subprocess
+
+    for field in ("clocks_event_reasons.active", "clocks_throttle_reasons.active"):  # new, old drivers
+        try:
+            done = subprocess.run([smi, f"--query-gpu={field},clocks.sm,clocks.max.sm",
+                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return []
+        if done.returncode == 0:
+            break
+    else:
+        return []
+    out = []
+    for i, line in enumerate(done.stdout.strip().splitlines()):
+        try:
+            reasons, sm, sm_max = (v.strip() for v in line.split(","))
+            bits = int(reasons, 16)
+        except ValueError:
+            continue
+        if not bits & USER_CLOCKS:
+            out.append(f"GPU {i}: clocks are not locked (SM {sm} of {sm_max} MHz now): boost clocks vary from run "
+                       f"to run; lock them for comparable numbers: sudo nvidia-smi -lgc {sm_max}")
+        slow = [name for bit, name in SLOWDOWNS.items() if bits & bit]
+        if slow:
+            out.append(f"GPU {i}: clocks held down by {', '.join(slow)}: timings are lower than the GPU can do")
+    return out
+
+
 def run(model: str, backends: List[str], precisions: List[str], sizes: List[int], batches: List[int],
         warmup: int, iterations: int, seconds: float, baseline: Optional[str], package: Optional[str],
         progress: bool = True) -> Dict:
@@ -268,7 +305,9 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
                 for key, p in pipes.items()}
     return {"system": describe(), "model": model, "rows": rows, "packages": packages,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "machine_warnings": machine_warnings(), "baseline": baseline}
+            "machine_warnings": machine_warnings() + (gpu_warnings() if any(
+                "cuda" in r["backend"] or "tensorrt" in r["backend"] for r in rows) else []),
+            "baseline": baseline}
 
 
 def markdown(report: Dict) -> str:

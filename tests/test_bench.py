@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stylert import cli
+from stylert import bench, cli
 from helpers import cli_error as _error  # noqa: E402
 
 
@@ -84,3 +84,20 @@ def test_plot(tmp_path):
                      "--plot", str(tmp_path / "p.png")]) == 0
     img = cv2.imread(str(tmp_path / "p.png"))
     assert img is not None and img.shape[1] > 1000
+
+
+def test_gpu_clock_warnings(tmp_path):
+    smi = tmp_path / "nvidia-smi"
+
+    def fake(output, rc=0):
+        smi.write_text(f"#!/bin/sh\necho '{output}'\nexit {rc}\n")
+        smi.chmod(0o755)
+        return bench.gpu_warnings(str(smi))
+
+    assert fake("0x0000000000000002, 1410, 1410") == []  # locked (user-defined clocks), no slowdown
+    unlocked = fake("0x0000000000000000, 1755, 1980")
+    assert len(unlocked) == 1 and "not locked (SM 1755 of 1980 MHz" in unlocked[0] and "-lgc 1980" in unlocked[0]
+    hot = fake("0x0000000000000046, 1200, 1410")  # locked, but power-capped and thermal-throttled
+    assert len(hot) == 1 and "software power cap, hardware thermal slowdown" in hot[0]
+    assert fake("[N/A], [N/A], [N/A]") == [] and fake("", rc=9) == []
+    assert bench.gpu_warnings(str(tmp_path / "missing")) == []
