@@ -200,8 +200,10 @@ class _Feeds:
         pass
 
 
-def to_int8(src: Path, dst: Path, graph: Graph) -> None:
-    """Static int8 quantization (QDQ, per-channel weights) calibrated on ``graph.calibration``."""
+def to_int8(src: Path, dst: Path, graph: Graph, operators: bool = False) -> None:
+    """Static int8 quantization (per-channel weights) calibrated on ``graph.calibration``:
+    QDQ (portable: TensorRT, CUDA), or with ``operators`` ONNX Runtime's QLinear operators
+    (u8 activations: what its CPU kernels run fastest)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(src))
@@ -210,8 +212,8 @@ def to_int8(src: Path, dst: Path, graph: Graph) -> None:
         logging.getLogger("root").setLevel(logging.ERROR)
         quantize_static(
             str(src), str(dst), _Feeds(list(graph.inputs), graph.calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            quant_format=QuantFormat.QOperator if operators else QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8 if operators else QuantType.QInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=_kept_fp32(model), calibrate_method=CalibrationMethod.MinMax,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )

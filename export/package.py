@@ -101,6 +101,7 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
     torch.manual_seed(0)
     with torch.no_grad():
         graphs: List[Graph] = GRAPHS[kind](model)
+    variants = [*precisions, *(pkg.CPU_VARIANTS[p] for p in precisions if p in pkg.CPU_VARIANTS)]
     meta: Dict = {
         "format": pkg.FORMAT, "format_version": pkg.FORMAT_VERSION, "kind": kind,
         "model": model.config,
@@ -112,18 +113,18 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
         "io": _io_rules(kind, model),
         "graphs": {},
         "parity": {"reference": "PyTorch fp32 on the same inputs; ONNX Runtime CPU",
-                   "thresholds": {p: parity.threshold(p) for p in precisions}, "results": []},
+                   "thresholds": {p: parity.threshold(p) for p in variants}, "results": []},
     }
     saved: Dict[str, np.ndarray] = {}
-    steps = sum(1 + ("fp16" in precisions) + ("int8" in precisions and bool(g.calibration)) for g in graphs)
+    steps = sum(1 + ("fp16" in precisions) + 2 * ("int8" in precisions and bool(g.calibration)) for g in graphs)
     bar = tqdm(total=steps, desc=f"export {kind}", unit="graph", disable=not progress, leave=False)
     for g in graphs:
         with torch.no_grad():
             ref = g.module(*[torch.from_numpy(a) for a in g.sample]).float().numpy()
         feeds = dict(zip(g.inputs, g.sample))
         files = {}
-        for precision in precisions:
-            if precision == "int8" and not g.calibration:
+        for precision in variants:
+            if precision.startswith("int8") and not g.calibration:
                 continue  # graphs without calibration data (e.g. StyleGAN's) have no int8 variant
             path = tmp / pkg.graph_file(g.name, precision)
             bar.set_postfix_str(f"{g.name} {precision}")
@@ -132,7 +133,7 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
             elif precision == "fp16":
                 to_fp16(tmp / pkg.graph_file(g.name, "fp32"), path)
             else:
-                to_int8(tmp / pkg.graph_file(g.name, "fp32"), path, g)
+                to_int8(tmp / pkg.graph_file(g.name, "fp32"), path, g, operators=precision == "int8-cpu")
             got = session(path).run(None, feeds)[0]
             result = parity.compare(ref, got)
             passed = parity.passes(result, precision)

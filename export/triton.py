@@ -306,7 +306,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
     precisions: Dict[str, str] = {}
     try:
         for graph, sig in pkg.graphs.items():
-            mine = precision if precision in pkg.precisions(graph) else "fp32"
+            mine = pkg.variant(graph, precision, cpu=device == "cpu")
             files = pkg.graphs[graph]["files"]
             plans = _plans(graph, mine, files, root, cc) if device == "gpu" else {}
             model, version = f"{name}_{graph}", tmp / f"{name}_{graph}" / "1"
@@ -320,7 +320,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
                 shutil.copyfile(pkg.onnx(graph, mine), version / "model.onnx")
             configs[model] = model_config(
                 model, sig, device=device, instances=instances, max_batch=batch, warmup_size=warmup_size,
-                accelerator=ACCELERATOR_PRECISION[mine],
+                accelerator=ACCELERATOR_PRECISION[mine.split("-")[0]],
                 plans={c: f"model.sm{c.replace('.', '')}.plan" for c in plans},
                 queue_delay_us=2000 if pkg.kind == "stylegan" else 0)
         glue, ensembles = _glue_and_ensembles(pkg, name)

@@ -65,6 +65,7 @@ class Engine:
 
 class OnnxRuntimeEngine(Engine):
     def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True):
+        self.path = str(path)
         self.session = onnxrt.session(path, provider, threads, spin)
         self.backend = "onnxruntime-cuda" if provider == onnxrt.CUDA else "onnxruntime-cpu"
         self.device = "cuda" if provider == onnxrt.CUDA else "cpu"
@@ -158,8 +159,7 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
     threads = None if provider == onnxrt.CUDA else _threads()
     engines: Dict[str, Engine] = {}
     for name in names:
-        # A graph without the asked variant (adain_full has no int8) runs in fp32.
-        p = precision if precision in pkg.precisions(name) else "fp32"
+        p = pkg.variant(name, precision, cpu=provider == onnxrt.CPU)
         engines[name] = OnnxRuntimeEngine(pkg.onnx(name, p), provider, threads, spin)
     if precision != "fp32":
         line += f", {precision}"

@@ -26,6 +26,10 @@ MANIFEST = "stylert.json"
 KINDS = {"ae": ("encoder", "decoder"), "adain": ("encoder", "decoder", "adain_full"),
          "stylegan": ("mapping", "synthesis")}
 PRECISIONS = ("fp32", "fp16", "int8")
+# Extra files tuned for one runner. int8-cpu: the int8 graph in ONNX Runtime's operator
+# format (QLinearConv, quantized Resize/Pad), ~1.2x faster on its CPU provider than the
+# portable QDQ graph, which TensorRT and the CUDA provider need.
+CPU_VARIANTS = {"int8": "int8-cpu"}
 
 
 # The bundled default packages (exported from export/defaults by `make packages`).
@@ -70,6 +74,13 @@ class Package:
 
     def precisions(self, graph: str) -> List[str]:
         return [p for p in PRECISIONS if p in self.graphs[graph]["files"]]
+
+    def variant(self, graph: str, precision: str, cpu: bool = False) -> str:
+        """The file that runs ``precision``: the graph's own variant (fp32 where it has none,
+        e.g. adain_full in int8) and, for ONNX Runtime's CPU provider, the CPU-tuned one."""
+        files = self.graphs[graph]["files"]
+        chosen = precision if precision in files else "fp32"
+        return CPU_VARIANTS[chosen] if cpu and CPU_VARIANTS.get(chosen) in files else chosen
 
     def onnx(self, graph: str, precision: str = "fp32") -> Path:
         files = self.graphs[graph]["files"]

@@ -38,13 +38,15 @@ def compare(ref: np.ndarray, got: np.ndarray) -> Dict[str, float]:
 
 
 def threshold(precision: str) -> str:
-    """The rule for ``precision`` in words (for reports)."""
+    """The rule for ``precision`` (or a variant of it, e.g. int8-cpu) in words (for reports)."""
+    precision = precision.split("-")[0]
     if precision == "fp32":
         return f"max abs <= {FP32_MAX_ABS_OF_RANGE:g} x range"
     return f"PSNR >= {MIN_PSNR[precision]:g} dB"
 
 
 def passes(metrics: Dict[str, float], precision: str) -> bool:
+    precision = precision.split("-")[0]
     if precision == "fp32":
         return metrics["max_abs"] <= FP32_MAX_ABS_OF_RANGE * (metrics["range"] or 1.0)
     return metrics["psnr"] >= MIN_PSNR[precision]

@@ -38,7 +38,9 @@ def test_defaults_pass_the_parity_gate_in_every_precision(packages):
     for kind, pkg in packages.items():
         assert {g: pkg.precisions(g) for g in pkg.graphs} == expect[kind]
         results = pkg.meta["parity"]["results"]
-        assert len(results) == sum(len(v) for v in expect[kind].values())
+        # every int8 graph also has its CPU-tuned variant, gated the same way
+        assert len(results) == sum(len(v) + ("int8" in v) for v in expect[kind].values())
+        assert {r["precision"] for r in results} == {"fp32", "fp16", "int8", "int8-cpu"}
         assert all(r["passed"] for r in results), parity.table(results)
         for r in results:
             if r["precision"] == "fp32":
@@ -92,19 +94,24 @@ def test_fp16_graphs_keep_normalisation_in_float32(packages):
     assert reductions and all(types[n.output[0]] == F32 for n in reductions)
 
 
-def test_int8_graphs_are_qdq(packages):
-    m = onnx.load(str(packages["adain"].onnx("decoder", "int8")))
-    ops = {n.op_type for n in m.graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+def test_int8_graphs_are_qdq_and_the_cpu_variant_uses_quantized_operators(packages):
+    pkg = packages["adain"]
+    ops = {n.op_type for n in onnx.load(str(pkg.onnx("decoder", "int8"))).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "QLinearConv" not in ops  # portable (TensorRT)
+    cpu_ops = {n.op_type for n in onnx.load(str(pkg.onnx("decoder", "int8-cpu"))).graph.node}
+    assert "QLinearConv" in cpu_ops and "Conv" not in cpu_ops
+    assert pkg.variant("decoder", "int8", cpu=True) == "int8-cpu" and pkg.variant("decoder", "int8") == "int8"
+    assert pkg.variant("adain_full", "int8", cpu=True) == "fp32" and pkg.variant("decoder", "fp16", cpu=True) == "fp16"
 
 
 def test_verify_uses_saved_io_or_onnxruntime(packages, capsys):
     rows, skipped, reference = verify(packages["ae"])
-    assert reference.startswith("PyTorch") and len(rows) == 6 and all(r["passed"] for r in rows)
+    assert reference.startswith("PyTorch") and len(rows) == 8 and all(r["passed"] for r in rows)
+    assert [r["precision"] for r in rows if r["graph"] == "decoder"] == ["fp32", "fp16", "int8", "int8-cpu"]
     assert any(b == "tensorrt" for b, _ in skipped)
     assert cli.main(["verify", str(packages["stylegan"].path)]) == 0
     out = capsys.readouterr().out
-    assert "ONNX Runtime CPU fp32" in out and "6 of 6 checks passed" in out
+    assert "ONNX Runtime CPU fp32" in out and "8 of 8 checks passed" in out
 
 
 def test_reference_adain_files_export_at_fp32_parity(tmp_path):

@@ -237,6 +237,8 @@ def test_torch_backend_runs_the_package_weights(packages, imgs):
 def test_int8_variant_is_used_when_asked(packages, imgs):
     st = Stylizer(packages["adain"], backend="onnxruntime-cpu", precision="int8")
     assert st.backend.endswith("int8")
+    # ONNX Runtime's CPU provider runs the CPU-tuned int8 files
+    assert all(e.path.endswith(".int8-cpu.onnx") for e in st.engines.values())
     st.set_style(imgs["coffee"])
     ref = Stylizer(packages["adain"], backend="onnxruntime-cpu")
     ref.set_style(imgs["coffee"])

@@ -219,6 +219,12 @@ def test_cpu_repository_and_refusals(tmp_path, capsys):
             assert not cfg.HasField("optimization")
     args = ["triton", str(default_package("stylegan")), "-o", str(repo)]
     assert "exists and is not empty" in cli_error(capsys, args)
+    # CPU instances serve the CPU-tuned int8 files (ONNX Runtime's quantized operators)
+    assert cli.main(args + ["--force", "--device", "cpu", "--precision", "int8"]) == 0
+    pkg = load(default_package("stylegan"))
+    assert sha256(repo / "stylegan_synthesis" / "1" / "model.onnx") == \
+        pkg.graphs["synthesis"]["files"]["int8-cpu"]["sha256"]
+    assert "note:" not in capsys.readouterr().out
     assert "needs --device gpu" in cli_error(capsys, args + ["--force", "--device", "cpu", "--cc", "8.6"])
     assert "model name" in cli_error(capsys, args + ["--force", "--name", "a b"])
     assert "not found" in cli_error(capsys, ["triton", str(tmp_path / "nope"), "-o", str(tmp_path / "r")])
