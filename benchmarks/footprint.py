@@ -3,7 +3,7 @@
 1. import time of `stylert` + the pipeline module, and resident memory after it;
 2. cold start to the first stylized frame (sessions, style encode, first 320x240 frame) and
    to the first generated image, with resident memory after each step;
-3. the bundled packages' sizes per precision;
+3. the bundled packages' sizes per precision (int8-cpu: the CPU-tuned int8 files);
 4. the live demo's peak resident memory (`stylert live --source demo`, 90 frames).
 
     python benchmarks/footprint.py        # writes results/footprint-MACHINE.{json,md}
@@ -74,8 +74,8 @@ def package_sizes() -> list:
     rows = []
     for kind in ("adain", "stylegan", "ae"):
         pkg = load(BUNDLED / kind)
-        for precision in ("fp32", "fp16", "int8"):
-            files = [pkg.onnx(g, precision) for g in pkg.graphs if precision in pkg.precisions(g)]
+        for precision in ("fp32", "fp16", "int8", "int8-cpu"):
+            files = [pkg.onnx(g, precision) for g in pkg.graphs if precision in pkg.graphs[g]["files"]]
             if files:
                 rows.append({"package": kind, "precision": precision, "graphs": len(files),
                              "mb": sum(f.stat().st_size for f in files) / 1e6})
