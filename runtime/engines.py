@@ -43,6 +43,7 @@ class Engine:
 
     backend = "?"
     device = "cpu"
+    copies = False  # whether to_device/to_host move data (else the engine copies inside run)
 
     def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         return self.to_host(self.run_native(feeds))
@@ -83,6 +84,7 @@ class TorchEngine(Engine):
     def __init__(self, module, input_names: List[str], device: str):
         self.module, self.input_names, self.device = module, input_names, device
         self.backend = "torch" if device == "cpu" else "torch-cuda"
+        self.copies = device != "cpu"
 
     def to_device(self, array):
         import torch

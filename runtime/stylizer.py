@@ -181,9 +181,9 @@ class Stylizer:
             return imgs[0] if frames.ndim == 3 else np.stack(imgs)
 
     def _copy(self, name: str):
-        """A stage for a host<->device copy on a GPU (shown apart, as trtexec does); on the
-        CPU there is no copy and no stage."""
-        return self.stages(name) if self.engines["encoder"].device != "cpu" else contextlib.nullcontext()
+        """A stage for a host<->device copy where the engines make one (shown apart, as
+        trtexec does); none on the CPU, or where the engine copies inside its run."""
+        return self.stages(name) if self.engines["encoder"].copies else contextlib.nullcontext()
 
     def _to_nchw(self, frames: np.ndarray, bgr: bool) -> Tuple[np.ndarray, bool]:
         frames = np.asarray(frames)
