@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -83,16 +82,12 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
     bad = [p for p in precisions if p not in pkg.PRECISIONS]
     if bad or "fp32" not in precisions:
         raise ExportError(f"precisions must include fp32 and be among {', '.join(pkg.PRECISIONS)}, got {', '.join(precisions)}")
-    tmp = folders.staging(out, force)  # refuses a bad destination before the slow work
-    try:
+    with folders.building(out, force) as tmp:  # refuses a bad destination before the slow work
         model, sources = load_model(kind, checkpoint, vgg=vgg, decoder=decoder, size=size, allow_pickle=allow_pickle)
         meta = _export_into(tmp, kind, model, sources, precisions, save_io, torch_weights, progress)
         failed = [r for r in meta["parity"]["results"] if not r["passed"]]
         if failed:
             raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
-        folders.publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return pkg.load(out)
 
 

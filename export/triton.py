@@ -297,50 +297,46 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
     if cc and device != "gpu":
         raise TritonError("--cc names GPUs for TensorRT plans: it needs --device gpu")
     root = Path(engines) if engines else tensorrt.cache_dir()
-    try:
-        tmp = folders.staging(repo, force)
-    except folders.FolderError as e:
-        raise TritonError(str(e)) from None
     made: Dict[str, Dict[str, str]] = {}
     configs: Dict[str, Dict] = {}
     precisions: Dict[str, str] = {}
     try:
-        for graph, sig in pkg.graphs.items():
-            mine = pkg.variant(graph, precision, cpu=device == "cpu")
-            files = pkg.graphs[graph]["files"]
-            plans = _plans(graph, mine, files, root, cc) if device == "gpu" else {}
-            model, version = f"{name}_{graph}", tmp / f"{name}_{graph}" / "1"
-            version.mkdir(parents=True)
-            precisions[model] = mine
-            batch = min([max_batch] + [_plan_batch(k) for _, k in plans.values()])
-            if plans:
-                for c, (engine, _) in plans.items():
-                    shutil.copyfile(engine, version / f"model.sm{c.replace('.', '')}.plan")
-            else:
-                shutil.copyfile(pkg.onnx(graph, mine), version / "model.onnx")
-            configs[model] = model_config(
-                model, sig, device=device, instances=instances, max_batch=batch, warmup_size=warmup_size,
-                accelerator=ACCELERATOR_PRECISION[mine.split("-")[0]],
-                plans={c: f"model.sm{c.replace('.', '')}.plan" for c in plans},
-                queue_delay_us=2000 if pkg.kind == "stylegan" else 0)
-        glue, ensembles = _glue_and_ensembles(pkg, name)
-        for model, onnx_model in glue.items():
-            (tmp / model / "1").mkdir(parents=True)
-            onnx.save(onnx_model, str(tmp / model / "1" / "model.onnx"))
-            configs[model] = model_config(model, signature(onnx_model), device=device, instances=instances,
-                                          max_batch=max_batch, warmup_size=warmup_size, accelerator="FP32")
-        for model, (steps, outputs) in ensembles.items():
-            configs[model] = ensemble_config(model, steps, outputs, configs)
-            (tmp / model / "1").mkdir(parents=True)  # ensembles have an empty version folder
-        for model, cfg in configs.items():
-            (tmp / model / "config.pbtxt").write_text(pbtxt(cfg) + "\n")
-            made[model] = {"platform": cfg["platform"], "precision": precisions.get(model)}  # None: glue, ensembles
-        (tmp / "README.md").write_text(_readme(pkg, name, configs, ensembles, precision, device))
-        folders.publish(tmp, repo)
+        with folders.building(repo, force) as tmp:
+            for graph, sig in pkg.graphs.items():
+                mine = pkg.variant(graph, precision, cpu=device == "cpu")
+                files = pkg.graphs[graph]["files"]
+                plans = _plans(graph, mine, files, root, cc) if device == "gpu" else {}
+                model, version = f"{name}_{graph}", tmp / f"{name}_{graph}" / "1"
+                version.mkdir(parents=True)
+                precisions[model] = mine
+                batch = min([max_batch] + [_plan_batch(k) for _, k in plans.values()])
+                if plans:
+                    for c, (engine, _) in plans.items():
+                        shutil.copyfile(engine, version / f"model.sm{c.replace('.', '')}.plan")
+                else:
+                    shutil.copyfile(pkg.onnx(graph, mine), version / "model.onnx")
+                configs[model] = model_config(
+                    model, sig, device=device, instances=instances, max_batch=batch, warmup_size=warmup_size,
+                    accelerator=ACCELERATOR_PRECISION[mine.split("-")[0]],
+                    plans={c: f"model.sm{c.replace('.', '')}.plan" for c in plans},
+                    queue_delay_us=2000 if pkg.kind == "stylegan" else 0)
+            glue, ensembles = _glue_and_ensembles(pkg, name)
+            for model, onnx_model in glue.items():
+                (tmp / model / "1").mkdir(parents=True)
+                onnx.save(onnx_model, str(tmp / model / "1" / "model.onnx"))
+                configs[model] = model_config(model, signature(onnx_model), device=device, instances=instances,
+                                              max_batch=max_batch, warmup_size=warmup_size, accelerator="FP32")
+            for model, (steps, outputs) in ensembles.items():
+                configs[model] = ensemble_config(model, steps, outputs, configs)
+                (tmp / model / "1").mkdir(parents=True)  # ensembles have an empty version folder
+            for model, cfg in configs.items():
+                (tmp / model / "config.pbtxt").write_text(pbtxt(cfg) + "\n")
+                made[model] = {"platform": cfg["platform"], "precision": precisions.get(model)}  # None: glue, ensembles
+            (tmp / "README.md").write_text(_readme(pkg, name, configs, ensembles, precision, device))
+    except folders.FolderError as e:
+        raise TritonError(str(e)) from None
     except OSError as e:
         raise TritonError(f"cannot write {repo}: {e.strerror or e}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return made
 
 

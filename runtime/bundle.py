@@ -54,25 +54,21 @@ class BundleError(Exception):
 def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
     out = Path(out)
     try:
-        tmp = folders.staging(out, force)
+        with folders.building(out, force) as tmp:
+            shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt", "parity_io.npz"))
+            command = ["stylert", *COMMANDS[pkg.kind]]
+            info = {"kind": pkg.kind, "package": "package", "package_checksum": pkg.meta.get("checksum"),
+                    "graphs": list(pkg.graphs), "precisions": {g: pkg.precisions(g) for g in pkg.graphs},
+                    "command": command, "made_with": pkg.meta.get("exporter", {})}
+            (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
+            script = tmp / "run.sh"
+            script.write_text("#!/bin/sh\n# Runs this bundle (see README.md). Extra arguments are passed on.\n"
+                              'cd "$(dirname "$0")"\nexec ' + " ".join(shlex.quote(c) for c in command) + ' "$@"\n')
+            script.chmod(0o755)
+            (tmp / "README.md").write_text(README.format(kind=pkg.kind, graphs=", ".join(pkg.graphs),
+                                                         command=" ".join(command)))
     except folders.FolderError as e:
         raise BundleError(str(e)) from None
-    try:
-        shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt", "parity_io.npz"))
-        command = ["stylert", *COMMANDS[pkg.kind]]
-        info = {"kind": pkg.kind, "package": "package", "package_checksum": pkg.meta.get("checksum"),
-                "graphs": list(pkg.graphs), "precisions": {g: pkg.precisions(g) for g in pkg.graphs},
-                "command": command, "made_with": pkg.meta.get("exporter", {})}
-        (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
-        script = tmp / "run.sh"
-        script.write_text("#!/bin/sh\n# Runs this bundle (see README.md). Extra arguments are passed on.\n"
-                          'cd "$(dirname "$0")"\nexec ' + " ".join(shlex.quote(c) for c in command) + ' "$@"\n')
-        script.chmod(0o755)
-        (tmp / "README.md").write_text(README.format(kind=pkg.kind, graphs=", ".join(pkg.graphs),
-                                                     command=" ".join(command)))
-        folders.publish(tmp, out)
     except OSError as e:
         raise BundleError(f"cannot write {out}: {e.strerror}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return info

@@ -3,9 +3,11 @@ temporary folder beside the destination, which replaces it only at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 
 class FolderError(Exception):
@@ -44,3 +46,15 @@ def publish(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def building(out: Path, force: bool) -> Iterator[Path]:
+    """``with building(out, force) as tmp:`` write into ``tmp``; it replaces ``out`` when the
+    block ends normally and is removed either way (``staging`` refuses a bad ``out`` first)."""
+    tmp = staging(out, force)
+    try:
+        yield tmp
+        publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
