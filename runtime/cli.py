@@ -357,11 +357,13 @@ def _alpha(text: str) -> float:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .folders import FolderError
+    from .folders import FolderError, check
 
     package = _export_module("package")
     errors = _export_module("checkpoints")
     try:
+        if args.triton_repo:  # refused now, not after the export's slow work
+            check(Path(args.triton_repo), args.force)
         pkg = package.export(args.model, args.out, checkpoint=args.checkpoint, vgg=args.vgg,
                              decoder=args.decoder, size=args.size, precisions=args.precision,
                              save_io=args.save_io, force=args.force, allow_pickle=args.unsafe_pickle,

@@ -14,13 +14,18 @@ class FolderError(Exception):
     """The output folder cannot be used; the message says why and what to do."""
 
 
-def staging(out: Path, force: bool) -> Path:
-    """Checks ``out`` (a non-empty folder needs ``force``), creates its parent, and returns
-    an empty temporary folder beside it to write into."""
+def check(out: Path, force: bool) -> None:
+    """Refuses an ``out`` that is a file, or a non-empty folder without ``force``."""
     if out.exists() and not out.is_dir():
         raise FolderError(f"{out} exists and is not a folder: choose another output folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FolderError(f"{out} exists and is not empty: pass --force to replace it, or choose another folder")
+
+
+def staging(out: Path, force: bool) -> Path:
+    """Checks ``out``, creates its parent, and returns an empty temporary folder beside it
+    to write into."""
+    check(out, force)
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

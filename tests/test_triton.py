@@ -232,7 +232,10 @@ def test_cpu_repository_and_refusals(tmp_path, capsys):
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_export_writes_a_repository(packages):
+def test_export_writes_a_repository(packages, tmp_path, capsys):
     repo = packages["ae"].path.parent / "ae-triton"  # written by the fixture's `stylert export ... --triton-repo`
     assert set(configs(repo)) == {"ae_encoder", "ae_decoder"}
     assert json.loads((packages["ae"].path / "stylert.json").read_text())["kind"] == "ae"
+    # an occupied repository folder is refused before the export starts: no package written
+    err = cli_error(capsys, ["export", "ae", "-o", str(tmp_path / "pkg"), "--triton-repo", str(repo)])
+    assert "exists and is not empty" in err and not (tmp_path / "pkg").exists()
