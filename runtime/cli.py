@@ -580,7 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
     live.add_argument("--size", type=_wxh, help="processing size WxH (display and files keep the capture size)")
     live.add_argument("--target-fps", type=_nonneg, default=0.0,
-                      help="lower the processing size until this FPS is reached")
+                      help="adapt the processing size (at most --size) to reach this FPS")
     live.add_argument("--alpha", type=_alpha, default=1.0)
     live.add_argument("--preserve-color", action="store_true")
     live.add_argument("--smoothing", type=float, default=0.0, help="carry content statistics across frames, in [0, 1)")

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stylert import cli, video
+from stylert import cli, live, video
 from stylert.video import Capture, Source, VideoError, open_source
 
 
@@ -170,6 +170,53 @@ def test_target_fps_lowers_the_processing_size(tmp_path):
                      "--target-fps", "100000", "--max-frames", "40", "--json", str(tmp_path / "s.json")]) == 0
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["capture_size"] == [160, 120] and s["processing_size"][0] < 160
+
+
+def test_target_fps_steps_down_and_back_up():
+    assert live.adapt_scale(1.0, 20, 25) == pytest.approx(0.85)   # below the target: smaller
+    assert live.adapt_scale(0.31, 5, 25) == pytest.approx(0.2635)
+    assert live.adapt_scale(0.29, 5, 25) == 0.29                   # floor: 0.3 of the asked size
+    assert live.adapt_scale(0.85, 30, 25) == 0.85                  # a little above: stay (no swinging)
+    assert live.adapt_scale(0.7225, 40, 25) == pytest.approx(0.85)  # well above: back up a step
+    assert live.adapt_scale(0.95, 60, 25) == 1.0 and live.adapt_scale(1.0, 60, 25) == 1.0  # never above --size
+
+
+class _Recorder:
+    def __init__(self):
+        self.styles = []
+
+    def set_style(self, style):
+        self.styles.append(style)
+
+
+def test_window_keys(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    st, frame = _Recorder(), np.zeros((48, 64, 3), np.uint8)
+    state = {"style": 0, "alpha": 1.0, "original": False, "color": False, "recorder": None}
+
+    def press(key):
+        return live._keys(ord(key), state, st, ["a.jpg", "b.jpg", "c.jpg"], frame, (64, 48), 30.0)
+
+    assert not press("n") and not press("n") and state["style"] == 2 and st.styles == ["b.jpg", "c.jpg"]
+    assert not press("n") and state["style"] == 0 and not press("p") and st.styles[-1] == "c.jpg"
+    press("-")
+    press("-")
+    assert state["alpha"] == pytest.approx(0.8)
+    for _ in range(5):
+        press("+")
+    assert state["alpha"] == 1.0
+    press("o")
+    press("c")
+    assert state["original"] and state["color"]
+    press("s")
+    assert len(list(tmp_path.glob("snapshot_*.png"))) == 1
+    press("r")
+    assert state["recorder"] is not None
+    state["recorder"].write(frame)
+    press("r")
+    assert state["recorder"] is None and len(list(tmp_path.glob("live_*.mp4"))) == 1
+    assert press("q") and live._keys(27, state, st, ["a.jpg"], frame, (64, 48), 30.0)  # q and Esc quit
+    assert not live._keys(255, state, st, ["a.jpg"], frame, (64, 48), 30.0)  # no key
 
 
 @pytest.mark.skipif(not shutil.which("Xvfb"), reason="Xvfb not installed (apt install xvfb)")
