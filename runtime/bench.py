@@ -114,7 +114,8 @@ def _live_size(width: int) -> Tuple[int, int]:
 def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str:
     """A combination's name in tables and reports (and how --compare matches rows)."""
     if model == "live":
-        return f"{backend} {precision} %dx%d from 640x480" % _live_size(size)
+        (w, h), (sw, sh) = _live_size(size), LIVE_SOURCE
+        return f"{backend} {precision} {w}x{h} from {sw}x{sh}"
     return f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
 
 
