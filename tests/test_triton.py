@@ -22,7 +22,6 @@ from stylert.export import triton
 from helpers import cli_error
 
 ROOT = Path(__file__).resolve().parents[1]
-DTYPES = {"TYPE_FP32": np.float32}
 
 
 def parse(path: Path) -> model_config_pb2.ModelConfig:
