@@ -27,7 +27,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from stylert import folders, tensorrt
-from stylert.package import Package
+from stylert.package import Package, base_precision
 
 from .convert import signature
 
@@ -317,7 +317,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
                     shutil.copyfile(pkg.onnx(graph, mine), version / "model.onnx")
                 configs[model] = model_config(
                     model, sig, device=device, instances=instances, max_batch=batch, warmup_size=warmup_size,
-                    accelerator=ACCELERATOR_PRECISION[mine.split("-")[0]],
+                    accelerator=ACCELERATOR_PRECISION[base_precision(mine)],
                     plans={c: f"model.sm{c.replace('.', '')}.plan" for c in plans},
                     queue_delay_us=2000 if pkg.kind == "stylegan" else 0)
             glue, ensembles = _glue_and_ensembles(pkg, name)

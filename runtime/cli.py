@@ -271,6 +271,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def _write_triton(pkg, repo: str, **options) -> None:
+    from .package import base_precision
+
     triton = _export_module("triton")
     try:
         made = triton.write_repository(pkg, repo, **options)
@@ -280,7 +282,7 @@ def _write_triton(pkg, repo: str, **options) -> None:
     counts = ", ".join(f"{platforms.count(k)} {k}" for k in sorted(set(platforms)))
     print(f"wrote {repo}: {len(made)} models ({counts}), README.md")
     asked = options.get("precision", "fp32")
-    fallback = [name for name, m in made.items() if m["precision"] and m["precision"].split("-")[0] != asked]
+    fallback = [name for name, m in made.items() if m["precision"] and base_precision(m["precision"]) != asked]
     if fallback:
         print(f"note: no {asked} variant of {', '.join(fallback)} in the package: served in fp32")
 

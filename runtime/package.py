@@ -32,6 +32,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 CPU_VARIANTS = {"int8": "int8-cpu"}
 
 
+def base_precision(variant: str) -> str:
+    """The precision a file variant runs: int8-cpu -> int8, fp32 -> fp32."""
+    return next((p for p, v in CPU_VARIANTS.items() if v == variant), variant)
+
+
 # The bundled default packages (exported from export/defaults by `make packages`).
 BUNDLED = Path(__file__).resolve().parent / "packages"
 

@@ -12,6 +12,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from .package import base_precision
+
 # Per precision: fp32 must agree to 1e-4 of the output range (max abs error);
 # fp16 and int8 are judged by PSNR, thresholds chosen from measurement (see README).
 FP32_MAX_ABS_OF_RANGE = 1e-4
@@ -39,14 +41,14 @@ def compare(ref: np.ndarray, got: np.ndarray) -> Dict[str, float]:
 
 def threshold(precision: str) -> str:
     """The rule for ``precision`` (or a variant of it, e.g. int8-cpu) in words (for reports)."""
-    precision = precision.split("-")[0]
+    precision = base_precision(precision)
     if precision == "fp32":
         return f"max abs <= {FP32_MAX_ABS_OF_RANGE:g} x range"
     return f"PSNR >= {MIN_PSNR[precision]:g} dB"
 
 
 def passes(metrics: Dict[str, float], precision: str) -> bool:
-    precision = precision.split("-")[0]
+    precision = base_precision(precision)
     if precision == "fp32":
         return metrics["max_abs"] <= FP32_MAX_ABS_OF_RANGE * (metrics["range"] or 1.0)
     return metrics["psnr"] >= MIN_PSNR[precision]
