@@ -48,7 +48,7 @@ print(json.dumps(steps))
 STYLIZER = r"""
 st = Stylizer(precision="{precision}", backend="onnxruntime-cpu")
 step("sessions created")
-from stylert.video import ASSETS
+from stylert.images import ASSETS
 st.set_style(str(ASSETS / "coffee.jpg"))
 step("style encoded")
 st(numpy.zeros((240, 320, 3), numpy.uint8))

@@ -23,9 +23,10 @@ import cv2
 import numpy as np
 
 from stylert import Stylizer
-from stylert.live import LiveOptions, run, stylize_frame
+from stylert.apps.live import LiveOptions, run, stylize_frame
 from stylert.timing import NOISY_CV, interleaved, save_results, summarize
-from stylert.video import ASSETS, DemoSource
+from stylert.images import ASSETS
+from stylert.video import DemoSource
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STYLE = str(ASSETS / "coffee.jpg")

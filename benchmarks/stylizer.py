@@ -32,7 +32,7 @@ from stylert.export.checkpoints import save_atomic, stylert_checkpoint
 from stylert.export.data import photos, to_tensor
 from stylert.export.models import AdaINNet
 from stylert.export.package import export
-from stylert.onnxrt import session
+from stylert.backends.onnxrt import session
 from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from stylert.images import pad_to, read_image, resize_short, to_hwc8, to_nchw
-from stylert.video import VideoError, open_sink, open_source
+from stylert.errors import VideoError
+from stylert.video import open_sink, open_source
 
 # call(model, {input: array}, [output names]) -> {output: array}: a Triton request (or, in
 # the tests, the same ensemble run with ONNX Runtime).

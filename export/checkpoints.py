@@ -19,9 +19,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 import torch
 from torch import nn
 
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used, with the reason and the fix in one line."""
+from stylert.errors import CheckpointError
 
 
 def load_file(path: os.PathLike | str, *, allow_pickle: bool = False) -> Any:
@@ -31,19 +29,21 @@ def load_file(path: os.PathLike | str, *, allow_pickle: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as e:  # "Unsupported global": it names Python objects
-        if allow_pickle or "unsupported global" not in str(e).lower():
-            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_first_line(e)})") from None
-        raise CheckpointError(
-            f"{path} stores Python objects, and unpickling runs code: if you trust its "
-            f"source, pass --unsafe-pickle (allow_pickle=True)"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_first_line(e)})") from None
+        if not allow_pickle and "unsupported global" in str(e).lower():
+            raise CheckpointError(
+                f"{path} stores Python objects, and unpickling runs code: if you trust its "
+                f"source, pass --unsafe-pickle (allow_pickle=True)"
+            ) from None
+        raise CheckpointError(_unreadable(path)) from None
+    except Exception:  # torch.load on garbage raises nearly anything (IndexError, KeyError, ...)
+        raise CheckpointError(_unreadable(path)) from None
 
 
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def _unreadable(path: Path) -> str:
+    # Our own words: torch's advice to retry with weights_only=False would steer the user to
+    # the unsafe path for a file that is no checkpoint at all.
+    return (f"{path} is not a readable PyTorch checkpoint (damaged, truncated, or another format): "
+            f"check that it is the .pth/.pt file you meant")
 
 
 def find_state_dict(obj: Any, keys: Iterable[str], path: str = "checkpoint") -> Dict[str, torch.Tensor]:

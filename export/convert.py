@@ -23,14 +23,12 @@ import numpy as np
 import onnx
 import torch
 
+from stylert.errors import ExportError
+
 from .graphs import KEEP_FP32, Graph
 
 OPSET = 18
 IR_VERSION = 10  # onnxruntime 1.2x reads up to 10 or 11; onnx 1.19+ writes newer by default
-
-
-class ExportError(Exception):
-    """The model could not be exported; the message says why."""
 
 
 def signature(model: onnx.ModelProto) -> Dict[str, List[Dict]]:

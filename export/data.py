@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from stylert.generate import digits as split_digits
+from stylert.pipelines.autoencoder import digits as split_digits
 
 
 def digits(seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

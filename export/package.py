@@ -20,27 +20,30 @@ import onnxruntime
 import torch
 from tqdm import tqdm
 
-from stylert import __version__, folders
+from stylert import __version__, families, folders
 from stylert import package as pkg
 from stylert import parity
-from stylert.onnxrt import session
+from stylert.backends.onnxrt import session
+from stylert.errors import ExportError
 
 from . import models
 from .checkpoints import save_atomic, stylert_checkpoint
-from .convert import OPSET, ExportError, signature, to_fp16, to_int8, to_onnx
-from .graphs import GRAPHS, Graph
+from .convert import OPSET, signature, to_fp16, to_int8, to_onnx
+from .graphs import Graph
 
 
 class ParityError(ExportError):
     """An export whose graphs do not match PyTorch; the message holds the report."""
+
+    exit_code = 1  # not the user's mistake: a bug to report
 
 
 def load_model(kind: str, checkpoint: Optional[str] = None, *, vgg: Optional[str] = None,
                decoder: Optional[str] = None, size: Optional[int] = None,
                allow_pickle: bool = False):
     """(model, {role: source file}) for ``kind``; the bundled default when no file is named."""
-    if kind not in models.BUILDERS:
-        raise ExportError(f"unknown model kind '{kind}': choose one of {', '.join(models.BUILDERS)}")
+    if kind not in families.FAMILIES:
+        raise ExportError(f"unknown model kind '{kind}': choose one of {', '.join(families.KINDS)}")
     if (vgg is None) != (decoder is None) or (vgg and kind != "adain"):
         raise ExportError("--vgg and --decoder go together, and only with adain")
     if vgg and checkpoint:
@@ -57,25 +60,9 @@ def load_model(kind: str, checkpoint: Optional[str] = None, *, vgg: Optional[str
     return model, {"checkpoint": checkpoint or str(models.DEFAULTS / f"{kind}.pt")}
 
 
-def _io_rules(kind: str, model) -> Dict:
-    """What a runtime needs to know to feed the graphs and read their outputs."""
-    if kind == "ae":
-        return {"input": "flattened images in [0, 1]", "image_shape": model.config["image_shape"],
-                "latent": model.config["latent"], "output_range": [0, 1]}
-    if kind == "adain":
-        from .models.adain import MIN_SIDE
-        return {"image": "NCHW float32 RGB in [0, 1]", "min_side": MIN_SIDE,
-                "output_size": "8*ceil(H/8) x 8*ceil(W/8)", "features_stride": 8,
-                "eps": model.eps, "std": "unbiased, sqrt(var + eps)", "output_range": [0, 1]}
-    return {"num_ws": model.num_ws, "style_dim": model.style_dim, "size": model.size,
-            "noise_shapes": [list(s[1:]) for s in model.noise_shapes(1)],
-            "w_avg": [float(v) for v in model.w_avg], "w_avg_source": model.w_avg_source,
-            "output_range": [-1, 1]}
-
-
 def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
            vgg: Optional[str] = None, decoder: Optional[str] = None, size: Optional[int] = None,
-           precisions: Sequence[str] = pkg.PRECISIONS, save_io: bool = False, force: bool = False,
+           precisions: Sequence[str] = pkg.PRECISIONS, force: bool = False,
            allow_pickle: bool = False, torch_weights: bool = True, progress: bool = True) -> pkg.Package:
     """Exports ``kind`` to the package folder ``out`` and returns it (see module doc)."""
     out = Path(out)
@@ -84,7 +71,7 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
         raise ExportError(f"precisions must include fp32 and be among {', '.join(pkg.PRECISIONS)}, got {', '.join(precisions)}")
     with folders.building(out, force) as tmp:  # refuses a bad destination before the slow work
         model, sources = load_model(kind, checkpoint, vgg=vgg, decoder=decoder, size=size, allow_pickle=allow_pickle)
-        meta = _export_into(tmp, kind, model, sources, precisions, save_io, torch_weights, progress)
+        meta = _export_into(tmp, kind, model, sources, precisions, torch_weights, progress)
         failed = [r for r in meta["parity"]["results"] if not r["passed"]]
         if failed:
             raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
@@ -92,10 +79,10 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
 
 
 def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precisions: Sequence[str],
-                 save_io: bool, torch_weights: bool, progress: bool) -> Dict:
+                 torch_weights: bool, progress: bool) -> Dict:
     torch.manual_seed(0)
     with torch.no_grad():
-        graphs: List[Graph] = GRAPHS[kind](model)
+        graphs: List[Graph] = models.family(kind).graphs(model)
     variants = [*precisions, *(pkg.CPU_VARIANTS[p] for p in precisions if p in pkg.CPU_VARIANTS)]
     meta: Dict = {
         "format": pkg.FORMAT, "format_version": pkg.FORMAT_VERSION, "kind": kind,
@@ -105,7 +92,7 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
         "exporter": {"stylert": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
                      "onnxruntime": onnxruntime.__version__, "opset": OPSET,
                      "method": "torch.onnx.export(dynamo=True)"},
-        "io": _io_rules(kind, model),
+        "io": models.family(kind).io_rules(model),
         "graphs": {},
         "parity": {"reference": "PyTorch fp32 on the same inputs; ONNX Runtime CPU",
                    "thresholds": {p: parity.threshold(p) for p in variants}, "results": []},
@@ -139,16 +126,15 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
             bar.update()
         fp32 = onnx.load(str(tmp / pkg.graph_file(g.name, "fp32")), load_external_data=False)
         meta["graphs"][g.name] = {**signature(fp32), "files": files}
-        if save_io:
-            saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
-            saved[f"{g.name}/out/{g.output}"] = ref
+        # The reference probe `stylert verify` (and the backends' self-check) runs again.
+        saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
+        saved[f"{g.name}/out/{g.output}"] = ref
     bar.close()
     if torch_weights:  # the weights themselves, for the runtime's optional torch backend
         save_atomic(stylert_checkpoint(kind, model.config, model), tmp / "model.pt")
         meta["torch"] = {"file": "model.pt", "sha256": pkg.sha256(tmp / "model.pt")}
-    if save_io:
-        np.savez_compressed(tmp / "parity_io.npz", **saved)
-        meta["saved_io"] = {"file": "parity_io.npz", "sha256": pkg.sha256(tmp / "parity_io.npz")}
+    np.savez_compressed(tmp / "parity_io.npz", **saved)
+    meta["saved_io"] = {"file": "parity_io.npz", "sha256": pkg.sha256(tmp / "parity_io.npz")}
     meta["checksum"] = pkg.checksum(meta)
     (tmp / pkg.MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     return meta

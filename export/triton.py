@@ -26,7 +26,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import onnx
 from onnx import TensorProto, helper
 
-from stylert import folders, tensorrt
+from stylert import families, folders
+from stylert.backends.tensorrt import cache as tensorrt
+from stylert.errors import TritonError
 from stylert.package import Package, base_precision
 
 from .convert import signature
@@ -39,9 +41,6 @@ ACCELERATOR_PRECISION = {"fp32": "FP32", "fp16": "FP16", "int8": "INT8"}
 COMPUTE_CAPABILITIES = ("5.0", "5.2", "5.3", "6.0", "6.1", "6.2", "7.0", "7.2", "7.5", "8.0", "8.6", "8.7",
                         "8.9", "9.0", "10.0", "10.1", "10.3", "11.0", "12.0", "12.1")
 
-
-class TritonError(Exception):
-    """A repository that cannot be written; the message says why and what to do."""
 
 
 class Enum(str):
@@ -319,8 +318,8 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
                     model, sig, device=device, instances=instances, max_batch=batch, warmup_size=warmup_size,
                     accelerator=ACCELERATOR_PRECISION[base_precision(mine)],
                     plans={c: f"model.sm{c.replace('.', '')}.plan" for c in plans},
-                    queue_delay_us=2000 if pkg.kind == "stylegan" else 0)
-            glue, ensembles = _glue_and_ensembles(pkg, name)
+                    queue_delay_us=families.get(pkg.kind).batch_delay_us)
+            glue, ensembles, usage = _glue_and_ensembles(pkg, name)
             for model, onnx_model in glue.items():
                 (tmp / model / "1").mkdir(parents=True)
                 onnx.save(onnx_model, str(tmp / model / "1" / "model.onnx"))
@@ -332,9 +331,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
             for model, cfg in configs.items():
                 (tmp / model / "config.pbtxt").write_text(pbtxt(cfg) + "\n")
                 made[model] = {"platform": cfg["platform"], "precision": precisions.get(model)}  # None: glue, ensembles
-            (tmp / "README.md").write_text(_readme(pkg, name, configs, ensembles, precision, device))
-    except folders.FolderError as e:
-        raise TritonError(str(e)) from None
+            (tmp / "README.md").write_text(_readme(pkg, name, configs, usage, precision, device))
     except OSError as e:
         raise TritonError(f"cannot write {repo}: {e.strerror or e}") from None
     return made
@@ -354,52 +351,60 @@ def _plans(graph: str, precision: str, files: Dict, root: Path, cc: Optional[Seq
     return {c: found[c] for c in cc}
 
 
+def adain_glue(pkg: Package, name: str):
+    """AdaIN: the AdaIN op and style statistics as plain ONNX graphs, an ensemble for the style
+    (image -> statistics, once per style) and one for frames (content + statistics -> image)."""
+    channels = pkg.graphs["decoder"]["inputs"][0]["shape"][1]
+    eps = float(pkg.meta["io"]["eps"])
+    glue = {f"{name}_adain_op": adain_graph(channels, eps), f"{name}_style_stats": stats_graph(channels, eps)}
+    ensembles = {
+        name: ([(f"{name}_encoder", {"image": "content"}, {"features": "content_features"}),
+                (f"{name}_adain_op", {"features": "content_features", "style_mean": "style_mean",
+                                   "style_std": "style_std", "alpha": "alpha"}, {"stylized": "target"}),
+                (f"{name}_decoder", {"features": "target"}, {"image": "image"})], ["image"]),
+        f"{name}_style": ([(f"{name}_encoder", {"image": "style"}, {"features": "style_features"}),
+                           (f"{name}_style_stats", {"features": "style_features"},
+                            {"style_mean": "style_mean", "style_std": "style_std"})],
+                          ["style_mean", "style_std"]),
+    }
+    usage = (f"Send a style image once to `{name}_style` (style: float32 RGB [3, H, W] in [0, 1]) and keep its\n"
+             f"style_mean/style_std; then send each frame to `{name}` with them and alpha ([1], 0..1).\n"
+             f"Images are NCHW float32 RGB in [0, 1]; outputs are padded to a multiple of 8 (pad inputs first).\n"
+             f"Client: `python examples/triton_client.py --model {name} --style STYLE.jpg --source 0`.")
+    return glue, ensembles, usage
+
+
+def stylegan_glue(pkg: Package, name: str):
+    """StyleGAN: truncation as a plain ONNX graph and one ensemble (z -> image)."""
+    io = pkg.meta["io"]
+    noises = [i["name"] for i in pkg.graphs["synthesis"]["inputs"] if i["name"] != "ws"]
+    glue = {f"{name}_truncation": styles_graph(io["w_avg"], io["num_ws"])}
+    ensembles = {name: ([(f"{name}_mapping", {"z": "z"}, {"w": "w"}),
+                         (f"{name}_truncation", {"w": "w", "truncation": "truncation"}, {"ws": "ws"}),
+                         (f"{name}_synthesis", {"ws": "ws", **{n: n for n in noises}}, {"image": "image"})],
+                        ["image"])}
+    usage = (f"Send z ([{io['style_dim']}], float32 normal), truncation ([1]) and one noise\n"
+             f"tensor per block (zeros for noise mode 'none') to `{name}`; the image is in [-1, 1].\n"
+             f"Style mixing: call `{name}_mapping` and `{name}_synthesis` yourself.")
+    return glue, ensembles, usage
+
+
 def _glue_and_ensembles(pkg: Package, name: str):
-    """The glue graphs and ensemble steps for the package's kind (none for the autoencoder)."""
-    if pkg.kind == "adain":
-        channels = pkg.graphs["decoder"]["inputs"][0]["shape"][1]
-        eps = float(pkg.meta["io"]["eps"])
-        glue = {f"{name}_adain_op": adain_graph(channels, eps), f"{name}_style_stats": stats_graph(channels, eps)}
-        ensembles = {
-            name: ([(f"{name}_encoder", {"image": "content"}, {"features": "content_features"}),
-                    (f"{name}_adain_op", {"features": "content_features", "style_mean": "style_mean",
-                                       "style_std": "style_std", "alpha": "alpha"}, {"stylized": "target"}),
-                    (f"{name}_decoder", {"features": "target"}, {"image": "image"})], ["image"]),
-            f"{name}_style": ([(f"{name}_encoder", {"image": "style"}, {"features": "style_features"}),
-                               (f"{name}_style_stats", {"features": "style_features"},
-                                {"style_mean": "style_mean", "style_std": "style_std"})],
-                              ["style_mean", "style_std"]),
-        }
-        return glue, ensembles
-    if pkg.kind == "stylegan":
-        io = pkg.meta["io"]
-        noises = [i["name"] for i in pkg.graphs["synthesis"]["inputs"] if i["name"] != "ws"]
-        glue = {f"{name}_truncation": styles_graph(io["w_avg"], io["num_ws"])}
-        ensembles = {name: ([(f"{name}_mapping", {"z": "z"}, {"w": "w"}),
-                             (f"{name}_truncation", {"w": "w", "truncation": "truncation"}, {"ws": "ws"}),
-                             (f"{name}_synthesis", {"ws": "ws", **{n: n for n in noises}}, {"image": "image"})],
-                            ["image"])}
-        return glue, ensembles
-    return {}, {}
+    """The family's glue graphs, ensemble steps and usage text (see families.Family.triton);
+    a family without them serves its graphs as separate models."""
+    spec = families.get(pkg.kind).triton
+    if spec:
+        return families.resolve(spec)(pkg, name)
+    graphs = " and ".join(f"`{name}_{g}`" for g in pkg.graphs)
+    return {}, {}, f"{graphs} are separate models (see the table for their tensors)."
 
 
-def _readme(pkg: Package, name: str, configs: Dict[str, Dict], ensembles: Dict, precision: str, device: str) -> str:
+def _readme(pkg: Package, name: str, configs: Dict[str, Dict], usage: str, precision: str, device: str) -> str:
     def io(cfg, key):
         return ", ".join(f"{t['name']} {t['data_type'][5:].lower()}{t['dims']}" for t in cfg[key])
 
     rows = "\n".join(f"| {m} | {c['platform']} | {io(c, 'input')} | {io(c, 'output')} | {c['max_batch_size']} |"
                      for m, c in configs.items())
-    if pkg.kind == "adain":
-        usage = (f"Send a style image once to `{name}_style` (style: float32 RGB [3, H, W] in [0, 1]) and keep its\n"
-                 f"style_mean/style_std; then send each frame to `{name}` with them and alpha ([1], 0..1).\n"
-                 f"Images are NCHW float32 RGB in [0, 1]; outputs are padded to a multiple of 8 (pad inputs first).\n"
-                 f"Client: `python examples/triton_client.py --model {name} --style STYLE.jpg --source 0`.")
-    elif pkg.kind == "stylegan":
-        usage = (f"Send z ([{pkg.meta['io']['style_dim']}], float32 normal), truncation ([1]) and one noise\n"
-                 f"tensor per block (zeros for noise mode 'none') to `{name}`; the image is in [-1, 1].\n"
-                 f"Style mixing: call `{name}_mapping` and `{name}_synthesis` yourself.")
-    else:
-        usage = f"`{name}_encoder` and `{name}_decoder` are separate models (flattened images in [0, 1])."
     return (f"# Triton model repository: {name} ({pkg.kind})\n\n"
             f"Made by `stylert triton` from the {pkg.kind} package ({precision}, instances on {device}).\n\n"
             f"    docker run --gpus all --rm -p 8000:8000 -p 8001:8001 -v $PWD:/models \\\n"

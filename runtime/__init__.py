@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 
 from . import adain  # noqa: E402  (the fused AdaIN kernels)
 
-_PIPELINES = {"Stylizer": "stylizer", "Generator": "generator", "AutoEncoder": "autoencoder"}
+_PIPELINES = {"Stylizer": "pipelines.stylizer", "Generator": "pipelines.generator",
+              "AutoEncoder": "pipelines.autoencoder"}
 __all__ = ["__version__", "adain", *_PIPELINES]
 
 

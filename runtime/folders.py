@@ -1,17 +1,34 @@
-"""Output folders written whole or not at all (packages, bundles): everything goes into a
-temporary folder beside the destination, which replaces it only at the end."""
+"""Outputs written whole or not at all. Folders (packages, bundles, Triton repositories):
+everything goes into a temporary folder beside the destination, which takes its place only
+at the end, and never replaces another run's output unless --force says so. Files:
+``atomic_write`` (a temporary name, then a rename)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Union
+
+from .errors import FolderError
 
 
-class FolderError(Exception):
-    """The output folder cannot be used; the message says why and what to do."""
+def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, str]) -> None:
+    """Writes ``data`` to ``path`` through a temporary file in the same folder, so the path
+    holds the old content or the new, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def check(out: Path, force: bool) -> None:
@@ -42,8 +59,20 @@ def staging(out: Path, force: bool) -> Path:
     return tmp
 
 
-def publish(tmp: Path, out: Path) -> None:
-    """Moves the finished ``tmp`` into place; an existing ``out`` is removed only now."""
+def publish(tmp: Path, out: Path, force: bool = False) -> None:
+    """Moves the finished ``tmp`` into place. Without ``force`` the rename itself is the
+    check (it only replaces a missing or empty folder, atomically), so of two runs writing
+    the same destination the second is refused, never silently replacing the first. With
+    ``force`` an existing ``out`` is moved aside only now, and removed after."""
+    if not force:
+        try:
+            os.rename(tmp, out)
+        except OSError as e:
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise FolderError(f"{out} was written meanwhile (by another run?): pass --force to replace "
+                                  f"it, or choose another folder") from None
+            raise
+        return
     old = None
     if out.exists():
         old = out.resolve().parent / f".{out.name}.old-{os.getpid()}"
@@ -60,6 +89,6 @@ def building(out: Path, force: bool) -> Iterator[Path]:
     tmp = staging(out, force)
     try:
         yield tmp
-        publish(tmp, out)
+        publish(tmp, out, force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,26 +9,45 @@ one scaling pass (the naive numpy transpose chain costs 2-4x more per 640x480 fr
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from .errors import ImageError
+
+ASSETS = Path(__file__).resolve().parent / "assets"  # the bundled style and demo images
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 # Refuse larger inputs (a 100-megapixel photo would need tens of GB of features).
 MAX_PIXELS = int(os.environ.get("STYLERT_MAX_PIXELS", 16_000_000))
 
 
-class ImageError(Exception):
-    """An image that cannot be used; the message names the file and the fix."""
-
-
 def list_images(folder: os.PathLike | str) -> List[str]:
     """The image files (by extension) in ``folder``, in name order."""
     return sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def expand(items: Sequence[str], what: str = "images") -> List[str]:
+    """Files, folders (their images, in name order) and glob patterns -> paths; a folder or
+    pattern with nothing in it is an error, a missing file is left for the reader to report."""
+    files: List[str] = []
+    for item in items:
+        if os.path.isdir(item):
+            found = list_images(item)
+            if not found:
+                raise ImageError(f"no {what} ({', '.join(IMAGE_EXTENSIONS)}) in folder {item}")
+        elif any(c in item for c in "*?["):
+            found = sorted(glob.glob(item))
+            if not found:
+                raise ImageError(f"no files match {item}")
+        else:
+            found = [item]
+        files += found
+    return files
 
 
 def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -74,11 +93,15 @@ def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, 
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else np.ascontiguousarray(img)
 
 
-def resize_short(img: np.ndarray, side: int) -> np.ndarray:
-    """Shorter side to ``side`` pixels (area filter when shrinking)."""
+def resize_short(img: np.ndarray, side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Shorter side to ``side`` pixels (area filter when shrinking); the result must stay
+    within the pixel limit."""
     h, w = img.shape[:2]
     s = side / min(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))
+    if size[0] * size[1] > max_pixels:
+        raise ImageError(f"a shorter side of {side} makes this {w}x{h} image {size[0]}x{size[1]}, above the "
+                         f"limit of {max_pixels} pixels: use a smaller size (or raise STYLERT_MAX_PIXELS)")
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
 
 
@@ -116,14 +139,20 @@ def write_image(path: os.PathLike | str, rgb: np.ndarray) -> None:
     """Writes uint8 RGB (or grey) atomically: a temporary name, then a rename, so a path
     never holds half an image."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ImageError(f"cannot write {path}: a folder of that name is in the way; move it or choose "
+                         f"another output folder")
     folder, name = os.path.split(path)
     stem, ext = os.path.splitext(name)
     tmp = os.path.join(folder, f".{stem}.tmp{ext}")
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
     try:
         ok = cv2.imwrite(tmp, img)
-    except cv2.error:
+        if ok:
+            os.replace(tmp, path)
+    except (cv2.error, OSError):
         ok = False
     if not ok:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise ImageError(f"cannot write {path}: check that the folder exists and is writable, and the extension")
-    os.replace(tmp, path)

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
+from . import families
+from .errors import PackageError
+
 FORMAT, FORMAT_VERSION = "stylert-package", 1
 MANIFEST = "stylert.json"
-KINDS = {"ae": ("encoder", "decoder"), "adain": ("encoder", "decoder", "adain_full"),
-         "stylegan": ("mapping", "synthesis")}
+KINDS = {f.kind: f.graphs for f in families.FAMILIES.values()}  # kind -> its graphs
 PRECISIONS = ("fp32", "fp16", "int8")
 # Extra files tuned for one runner. int8-cpu: the int8 graph in ONNX Runtime's operator
 # format (QLinearConv, quantized Resize/Pad), ~1.2x faster on its CPU provider than the
@@ -39,10 +41,6 @@ def base_precision(variant: str) -> str:
 
 # The bundled default packages (exported from export/defaults by `make packages`).
 BUNDLED = Path(__file__).resolve().parent / "packages"
-
-
-class PackageError(Exception):
-    """A package that cannot be used, with the reason and the fix in one line."""
 
 
 def sha256(path: os.PathLike | str) -> str:
@@ -92,15 +90,22 @@ class Package:
         if precision not in files:
             raise PackageError(f"{self.path} has no {precision} {graph} graph (it has "
                                f"{', '.join(files)}): re-export with --precision {precision}")
-        return self.path / files[precision]["file"]
+        return inside(self.path, files[precision]["file"])
+
+    def file(self, entry: Dict[str, Any]) -> Path:
+        """A file the manifest names (``{"file", "sha256"}``), inside the package and unmodified."""
+        f = inside(self.path, entry.get("file", ""))
+        if not f.is_file():
+            raise PackageError(f"{self.path}: {f.name} is missing: re-export the package")
+        _check_file(f, entry, True)
+        return f
 
     def torch_weights(self) -> Path:
         """model.pt, checked against the manifest (read only by the torch backend). The
         bundled packages have none: their source is the bundled checkpoint of stylert.export."""
         entry = self.meta.get("torch")
-        if entry and (self.path / entry["file"]).is_file():
-            _check_file(self.path / entry["file"], entry, True)
-            return self.path / entry["file"]
+        if entry and inside(self.path, entry["file"]).is_file():
+            return self.file(entry)
         source = self.meta.get("source", {}).get("checkpoint", {})
         bundled = Path(__file__).resolve().parent / "export" / "defaults" / str(source.get("file"))
         if bundled.is_file() and sha256(bundled) == source.get("sha256"):
@@ -149,11 +154,22 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
         if not isinstance(files, dict) or "fp32" not in files:
             raise PackageError(f"{manifest}: graph {name} has no fp32 file listed: re-export the package")
         for precision, entry in files.items():
-            f = path / str(entry.get("file", ""))
+            f = inside(path, entry.get("file", "") if isinstance(entry, dict) else "")
             if not f.is_file():
                 raise PackageError(f"{path}: {precision} graph {name} is missing ({f.name}): re-export the package")
             _check_file(f, entry, check_hashes)
     return Package(path, meta)
+
+
+def inside(folder: Path, name: object) -> Path:
+    """``folder / name``, refused unless it stays inside ``folder`` once resolved (no ``..``,
+    no absolute path, no symlink out), so a package can only name its own files."""
+    root = Path(folder).resolve()
+    f = (root / str(name)).resolve()
+    if not name or not isinstance(name, str) or root not in f.parents:
+        raise PackageError(f"{folder}: {MANIFEST} names a file outside the package ({name!r}): "
+                           f"re-export the package; never run packages from untrusted sources")
+    return f
 
 
 def _check_file(f: Path, entry: Dict[str, Any], check_hashes: bool) -> None:

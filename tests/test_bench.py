@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from stylert import bench, cli
+from stylert import cli
+from stylert.apps import bench
 from helpers import cli_error as _error  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from stylert import Generator, cli
-from stylert.generate import mixing_figure, parse_ints, walk
+from stylert.apps.generate import mixing_figure, parse_ints, walk
 from helpers import cli_error as _error  # noqa: E402
 
 

@@ -18,7 +18,7 @@ def test_stylizer_keeps_features_on_the_gpu():
         pytest.skip("torch sees no CUDA device")
     gpu = Stylizer(backend="torch")
     cpu = Stylizer(backend="onnxruntime-cpu")
-    assert gpu.backend == "backend: torch" and gpu.engines["encoder"].device == "cuda"
+    assert gpu.backend == "torch" and gpu.engines["encoder"].device == "cuda"
     seen = []
     run = gpu.engines["decoder"].run_native
     gpu.engines["decoder"].run_native = lambda feeds: (seen.append(feeds["features"]), run(feeds))[1]

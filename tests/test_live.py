@@ -13,8 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from stylert import cli, live, video
-from stylert.video import Capture, Source, VideoError, open_source
+from stylert import cli, video
+from stylert.video import sources
+from stylert.apps import live
+from stylert.errors import VideoError
+from stylert.video import Capture, Source, open_source
 
 
 def _video(path, frames=12, size=(96, 64)):
@@ -79,7 +82,7 @@ def test_refusals_come_before_capture(tmp_path, capsys, monkeypatch):
         (["--output", str(tmp_path / "missing" / "out.mp4")], "not a writable folder"),
         (["--output", str(tmp_path / "out.xyz")], "use .mp4"),
         (["--source", str(tmp_path / "nothing.mp4")], "source not found"),
-        (["--source", str(tmp_path)], "no images in folder"),
+        (["--source", str(tmp_path)], "in folder"),
         (["--style", str(tmp_path / "nostyle.png")], "image not found"),
     ]
     for extra, msg in cases:
@@ -136,10 +139,10 @@ def test_camera_that_cannot_open():
 
 
 def test_csi_camera_needs_gstreamer(monkeypatch):
-    pipeline = video.csi_pipeline(1, 1920, 1080, 60)
+    pipeline = sources.csi_pipeline(1, 1920, 1080, 60)
     assert pipeline.startswith("nvarguscamerasrc sensor-id=1 ") and "width=1920, height=1080, framerate=60/1" in pipeline
     assert pipeline.endswith("appsink drop=true max-buffers=1")
-    monkeypatch.setattr(video, "gstreamer_available", lambda: False)  # PyPI's OpenCV: no GStreamer
+    monkeypatch.setattr(sources, "gstreamer_available", lambda: False)  # PyPI's OpenCV: no GStreamer
     with pytest.raises(VideoError, match="needs OpenCV built with GStreamer"):
         open_source("csi://0")
     with pytest.raises(VideoError, match="csi://N with N the sensor id"):

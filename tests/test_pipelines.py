@@ -13,12 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from stylert import AutoEncoder, Generator, Stylizer, cli, parity  # noqa: E402
-from stylert.engines import BackendError, choose  # noqa: E402
+from stylert.backends import BackendError, choose  # noqa: E402
 from stylert.export.data import digits, photos  # noqa: E402
 from stylert.export.models import load  # noqa: E402
 from stylert.images import ImageError, read_image, to_hwc8, to_nchw  # noqa: E402
 from stylert.package import PackageError  # noqa: E402
-from stylert.stylizer import coral  # noqa: E402
+from stylert.pipelines.colour import coral  # noqa: E402
 
 
 def close(want, got):
@@ -220,9 +220,9 @@ def test_fallback_chain_lands_on_the_cpu_quietly(packages, capfd):
 def test_choosing_a_backend_does_not_import_torch():
     # torch is installed here; importing it would cost every run ~1 s and ~190 MB
     code = ("import sys; from stylert import Stylizer; st = Stylizer(); "
-            "print(st.backend.split(' (')[0], 'torch' in sys.modules)")
+            "print(st.backend, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["backend:", "onnxruntime-cpu", "False"], done.stderr
+    assert done.stdout.split() == ["onnxruntime-cpu", "False"], done.stderr
 
 
 def test_torch_backend_runs_the_package_weights(packages, imgs):
@@ -230,13 +230,13 @@ def test_torch_backend_runs_the_package_weights(packages, imgs):
     b = Stylizer(packages["adain"], backend="onnxruntime-cpu")
     for st in (a, b):
         st.set_style(imgs["coffee"])
-    assert a.backend == "backend: torch"
+    assert a.backend == "torch" and a.choice.precision == "fp32" and a.choice.device == "cpu"
     assert close(a(to_nchw(imgs["chelsea"])), b(to_nchw(imgs["chelsea"])))
 
 
 def test_int8_variant_is_used_when_asked(packages, imgs):
     st = Stylizer(packages["adain"], backend="onnxruntime-cpu", precision="int8")
-    assert st.backend.endswith("int8")
+    assert st.choice.precision == "int8" and str(st.choice).startswith("backend: onnxruntime-cpu, int8")
     # ONNX Runtime's CPU provider runs the CPU-tuned int8 files
     assert all(e.path.endswith(".int8-cpu.onnx") for e in st.engines.values())
     st.set_style(imgs["coffee"])

@@ -8,7 +8,10 @@ import time
 import pytest
 
 from stylert import cli
-from stylert import tensorrt as trt
+from stylert import families
+from stylert.backends import tensorrt as trt_backend
+from stylert.backends.tensorrt import build as trt
+from stylert.backends.tensorrt import cache
 
 ADAIN_ENCODER = {"inputs": [{"name": "image", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}]}
 ADAIN_DECODER = {"inputs": [{"name": "features", "shape": ["batch", 128, "fheight", "fwidth"], "dtype": "float32"}]}
@@ -18,7 +21,7 @@ SYNTHESIS = {"inputs": [{"name": "ws", "shape": ["batch", 4, 64], "dtype": "floa
 
 def test_default_profiles_follow_the_symbolic_shapes():
     assert trt.profile(ADAIN_ENCODER) == {"image": ((1, 3, 64, 64), (1, 3, 480, 640), (4, 3, 1088, 1920))}
-    dec = trt.profile(ADAIN_DECODER)["features"]
+    dec = trt.profile(ADAIN_DECODER, ranges=families.get("adain").ranges)["features"]
     assert dec[1] == (1, 128, 60, 80)  # the decoder's opt is the encoder's opt / 8
     syn = trt.profile(SYNTHESIS)
     assert syn["ws"] == ((1, 4, 64), (1, 4, 64), (4, 4, 64)) and syn["noise_0"][2] == (4, 1, 4, 4)
@@ -59,16 +62,16 @@ def _key(**change):
     base = dict(onnx_sha256="ab" * 32, prof=trt.profile(ADAIN_ENCODER), precision="fp16",
                 trt_version="10.13.0", compute_capability="8.7")
     base.update(change)
-    return trt.cache_key(**base)
+    return cache.cache_key(**base)
 
 
 def test_cache_key_names_every_dependency(tmp_path):
-    names = {trt.entry_paths(_key(), "encoder", tmp_path)[0]}
+    names = {cache.entry_paths(_key(), "encoder", tmp_path)[0]}
     for change in [dict(onnx_sha256="cd" * 32), dict(precision="int8"), dict(trt_version="10.14.0"),
                    dict(compute_capability="8.9"), dict(prof=trt.profile(ADAIN_ENCODER, trt.parse_shapes("image=1x3x64x64")))]:
-        names.add(trt.entry_paths(_key(**change), "encoder", tmp_path)[0])
+        names.add(cache.entry_paths(_key(**change), "encoder", tmp_path)[0])
     assert len(names) == 6
-    assert trt.entry_paths(_key(), "encoder", tmp_path) == trt.entry_paths(_key(), "encoder", tmp_path)
+    assert cache.entry_paths(_key(), "encoder", tmp_path) == cache.entry_paths(_key(), "encoder", tmp_path)
 
 
 def test_cache_builds_once_and_rebuilds_bad_entries(tmp_path):
@@ -79,16 +82,16 @@ def test_cache_builds_once_and_rebuilds_bad_entries(tmp_path):
         return b"engine-%d" % len(calls)
 
     key = _key()
-    path, built = trt.cached_engine(key, "encoder", build, tmp_path)
+    path, built = cache.cached_engine(key, "encoder", build, tmp_path)
     assert built and path.read_bytes() == b"engine-1"
-    assert trt.cached_engine(key, "encoder", build, tmp_path) == (path, False) and len(calls) == 1
+    assert cache.cached_engine(key, "encoder", build, tmp_path) == (path, False) and len(calls) == 1
     path.write_bytes(b"truncated")  # corrupt: the sidecar's sha256 no longer matches
-    assert trt.cached_engine(key, "encoder", build, tmp_path)[1] and path.read_bytes() == b"engine-2"
+    assert cache.cached_engine(key, "encoder", build, tmp_path)[1] and path.read_bytes() == b"engine-2"
     sidecar = path.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
     meta["key"]["tensorrt"] = "9.0"  # stale
     sidecar.write_text(json.dumps(meta))
-    assert trt.cached_engine(key, "encoder", build, tmp_path)[1] and len(calls) == 3
+    assert cache.cached_engine(key, "encoder", build, tmp_path)[1] and len(calls) == 3
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -97,7 +100,7 @@ def test_a_failed_build_leaves_no_entry(tmp_path):
         raise trt.TensorRTError("out of memory")
 
     with pytest.raises(trt.TensorRTError):
-        trt.cached_engine(_key(), "encoder", build, tmp_path)
+        cache.cached_engine(_key(), "encoder", build, tmp_path)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".lock"]
 
 
@@ -110,7 +113,7 @@ def test_concurrent_builders_build_once(tmp_path):
         return b"engine"
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(trt.cached_engine(_key(), "encoder", slow_build, tmp_path)))
+    threads = [threading.Thread(target=lambda: results.append(cache.cached_engine(_key(), "encoder", slow_build, tmp_path)))
                for _ in range(3)]
     for t in threads:
         t.start()
@@ -122,7 +125,7 @@ def test_concurrent_builders_build_once(tmp_path):
 def _tiny_package(path):
     """A valid 'ae' package whose graphs are the one-node probe model (no torch needed)."""
     from stylert import package
-    from stylert.onnxrt import _PROBE_MODEL
+    from stylert.backends.onnxrt import _PROBE_MODEL
 
     path.mkdir()
     graphs = {}
@@ -150,9 +153,9 @@ def test_build_without_tensorrt_is_one_clear_line(tmp_path, capsys, monkeypatch)
     try:
         import tensorrt  # noqa: F401
     except ImportError:  # this machine (and CI): the real reason is given
-        assert "TensorRT is not installed" in trt.unavailable_reason()
+        assert "TensorRT is not installed" in trt_backend.unavailable_reason()
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("STYLERT_CACHE", str(tmp_path))
-    assert trt.cache_dir() == tmp_path / "engines"
+    assert cache.cache_dir() == tmp_path / "engines"

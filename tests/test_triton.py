@@ -13,8 +13,9 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 import stylert
-from stylert import cli, tensorrt
-from stylert.onnxrt import session
+from stylert import cli
+from stylert.backends.tensorrt import cache
+from stylert.backends.onnxrt import session
 from stylert.images import read_image, to_nchw
 from stylert.package import default_package, load, sha256
 from stylert.export import triton
@@ -183,8 +184,8 @@ def test_plans_per_compute_capability(tmp_path, capsys):
     sha = pkg.graphs["encoder"]["files"]["fp32"]["sha256"]
     for cc in ("8.6", "8.7"):
         prof = {"x": ((1, 64), (2, 64), (4, 64))}
-        key = tensorrt.cache_key(sha, prof, "fp32", "10.3.0", cc)
-        tensorrt.cached_engine(key, "encoder", lambda: f"plan for {cc}".encode(), root=engines)
+        key = cache.cache_key(sha, prof, "fp32", "10.3.0", cc)
+        cache.cached_engine(key, "encoder", lambda: f"plan for {cc}".encode(), root=engines)
     repo = tmp_path / "repo"
     assert cli.main(["triton", str(default_package("ae")), "-o", str(repo), "--engines", str(engines)]) == 0
     cfgs = configs(repo)

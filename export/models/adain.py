@@ -15,11 +15,15 @@ Images need at least MIN_SIDE pixels a side: relu4_1 must be 2 wide for reflecti
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
 
+from stylert.errors import UsageError
+
+from ..data import photos, random_crops, to_tensor
+from ..graphs import Graph, as_numpy
 from ..ops import DEFAULT_EPS, AdaIN, adain_from_stats, calc_mean_std
 
 # (in, out) of the VGG-19 convolutions up to relu4_1 at width 1, and where the encoder is
@@ -81,7 +85,7 @@ class AdaINNet(nn.Module):
     def __init__(self, width: float = 1.0, eps: float = DEFAULT_EPS):
         super().__init__()
         if not 0.0 < width <= 1.0:
-            raise ValueError(f"width must be in (0, 1], got {width}")
+            raise UsageError(f"width must be in (0, 1], got {width}")
         self.config = {"width": width, "eps": eps}
         self.eps = eps
         self.encoder = VGGEncoder(width)
@@ -106,9 +110,9 @@ class AdaINNet(nn.Module):
 def check_image(x: torch.Tensor, name: str) -> None:
     """Eager-mode check (forward stays free of shape-dependent Python for export)."""
     if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} must be an (N, 3, H, W) RGB batch, got shape {tuple(x.shape)}")
+        raise UsageError(f"{name} must be an (N, 3, H, W) RGB batch, got shape {tuple(x.shape)}")
     if min(x.shape[2:]) < MIN_SIDE:
-        raise ValueError(f"{name} is {x.shape[2]}x{x.shape[3]}; AdaIN needs at least "
+        raise UsageError(f"{name} is {x.shape[2]}x{x.shape[3]}; AdaIN needs at least "
                          f"{MIN_SIDE} pixels a side: resize it up")
 
 
@@ -156,3 +160,53 @@ def load_reference(vgg_path, decoder_path, allow_pickle: bool = False) -> AdaINN
                           ("state_dict", "decoder"), str(decoder_path))
     load_strict(net.decoder, dec, f"{decoder_path} (decoder)")
     return net.eval()
+
+# -- what the exporter writes (stylert.families names this module) -------------------
+MODEL = AdaINNet
+
+
+def modules(net) -> Dict[str, nn.Module]:
+    """Graph name -> the module it is exported from (the torch backend runs these too)."""
+    return {"encoder": net.encoder, "decoder": net.decoder, "adain_full": net}
+
+
+def io_rules(net) -> Dict:
+    """What a runtime needs to know to feed the graphs and read their outputs."""
+    return {"image": "NCHW float32 RGB in [0, 1]", "min_side": MIN_SIDE,
+            "output_size": "8*ceil(H/8) x 8*ceil(W/8)", "features_stride": 8,
+            "eps": net.eps, "std": "unbiased, sqrt(var + eps)", "output_range": [0, 1]}
+
+
+# AdaIN parity inputs: held-out photographs (the recipe never trained on them).
+ADAIN_CONTENTS, ADAIN_STYLE, ADAIN_SIDE = ("china", "flower"), "coffee", (96, 136)
+
+
+def _photo(name: str, hw=ADAIN_SIDE) -> torch.Tensor:
+    return torch.nn.functional.interpolate(to_tensor(photos()[name]), size=hw, mode="bilinear",
+                                           align_corners=False, antialias=True)
+
+
+def graphs(net) -> List[Graph]:
+    content = torch.cat([_photo(n) for n in ADAIN_CONTENTS])
+    with torch.no_grad():
+        s_mean, s_std = net.style_stats(_photo(ADAIN_STYLE).expand(len(ADAIN_CONTENTS), -1, -1, -1))
+        feat = net.adain(net.encoder(content), s_mean, s_std, 0.8)
+    alpha = torch.tensor([0.8])
+    # Calibration: crops of the training photographs (never the parity ones).
+    pool = [to_tensor(v) for k, v in photos().items() if k not in ADAIN_CONTENTS + (ADAIN_STYLE,)]
+    gen = torch.Generator().manual_seed(0)
+    crops = [random_crops(pool, 2, 128, gen) for _ in range(6)]
+    with torch.no_grad():
+        calib_feat = [[as_numpy(net.adain(net.encoder(c), s_mean, s_std, 1.0))] for c in crops]
+    c = net.decoder[1].in_channels  # relu4_1 channels
+    img = ("batch", 3, "height", "width")
+    img_min = {"height": 9, "width": 9}
+    stats = ("batch", c, 1, 1)
+    return [
+        Graph("encoder", net.encoder, {"image": img}, "features", [as_numpy(content)],
+              [[as_numpy(x)] for x in crops], img_min),
+        Graph("decoder", net.decoder, {"features": ("batch", c, "fheight", "fwidth")}, "image",
+              [as_numpy(feat)], calib_feat, {"fheight": 2, "fwidth": 2}),
+        Graph("adain_full", net, {"content": img, "style_mean": stats, "style_std": stats, "alpha": (1,)},
+              "image", [as_numpy(content), as_numpy(s_mean), as_numpy(s_std), as_numpy(alpha)], [], img_min),
+    ]

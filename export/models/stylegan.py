@@ -19,11 +19,15 @@ The output is linear (no tanh), nominally in [-1, 1].
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from stylert.errors import UsageError
+
+from ..graphs import Call, Graph, as_numpy
 
 # Channels per block of the 1024x1024 network (block i makes 4 * 2**i pixels).
 FULL_CHANNELS = (512, 512, 512, 512, 256, 128, 64, 32, 16)
@@ -200,10 +204,10 @@ class StyleGAN(nn.Module):
         super().__init__()
         blocks = int(math.log2(size)) - 1
         if size < 4 or 2 ** (blocks + 1) != size:
-            raise ValueError(f"size must be a power of two >= 4, got {size}")
+            raise UsageError(f"size must be a power of two >= 4, got {size}")
         channels = list(FULL_CHANNELS if channels is None else channels)[:blocks]
         if len(channels) != blocks:
-            raise ValueError(f"size {size} needs {blocks} channel counts, got {len(channels)}")
+            raise UsageError(f"size {size} needs {blocks} channel counts, got {len(channels)}")
         self.config = {"size": size, "channels": channels, "style_dim": style_dim,
                        "n_mlp": n_mlp, "fused_from": fused_from}
         self.size, self.style_dim, self.num_ws = size, style_dim, blocks
@@ -239,7 +243,7 @@ class StyleGAN(nn.Module):
     def mix(self, w_coarse: torch.Tensor, w_fine: torch.Tensor, crossover: int) -> torch.Tensor:
         """Style mixing: blocks below ``crossover`` take w_coarse, the rest w_fine."""
         if not 0 <= crossover <= self.num_ws:
-            raise ValueError(f"crossover must be in [0, {self.num_ws}], got {crossover}")
+            raise UsageError(f"crossover must be in [0, {self.num_ws}], got {crossover}")
         ws = self.broadcast(w_fine).clone()
         ws[:, :crossover] = w_coarse[:, None, :]
         return ws
@@ -256,7 +260,7 @@ class StyleGAN(nn.Module):
             return [torch.randn(s[1:], generator=fixed).expand(s) for s in self.noise_shapes(batch)]
         if mode == "random":
             return [torch.randn(s, generator=gen) for s in self.noise_shapes(batch)]
-        raise ValueError(f"noise mode must be random, const or none, got {mode!r}")
+        raise UsageError(f"noise mode must be random, const or none, got {mode!r}")
 
     @torch.no_grad()
     def estimate_w_avg(self, n: int = 10240, seed: int = 0) -> torch.Tensor:
@@ -303,3 +307,59 @@ def load_port(obj, size: int = 1024, path: str = "checkpoint") -> StyleGAN:
     load_strict(model, {**state, "w_avg": model.w_avg}, f"{path} (StyleGAN at {size}x{size})")
     model.estimate_w_avg()
     return model.eval()
+
+# -- what the exporter writes (stylert.families names this module) -------------------
+MODEL = StyleGAN
+
+
+class _Synthesis(nn.Module):
+    """The synthesis network as a module of (ws, *noises), one graph input per noise map."""
+
+    def __init__(self, g: nn.Module):
+        super().__init__()
+        self.g = g
+
+    def forward(self, ws, *noises):
+        return self.g.synthesis(ws, list(noises))
+
+
+def modules(g) -> Dict[str, nn.Module]:
+    """Graph name -> the module it is exported from (the torch backend runs these too)."""
+    return {"mapping": Call(g, g.mapping), "synthesis": _Synthesis(g)}
+
+
+def foreign(obj, path: str, size: int = 1024) -> "StyleGAN":
+    """A rosinality style-based-gan-pytorch checkpoint (the other layout this family loads)."""
+    return load_port(obj, size, path)
+
+
+def io_rules(g) -> Dict:
+    """What a runtime needs to know to feed the graphs and read their outputs."""
+    return {"num_ws": g.num_ws, "style_dim": g.style_dim, "size": g.size,
+            "noise_shapes": [list(s[1:]) for s in g.noise_shapes(1)],
+            "w_avg": [float(v) for v in g.w_avg], "w_avg_source": g.w_avg_source,
+            "output_range": [-1, 1]}
+
+
+STYLEGAN_SEEDS, STYLEGAN_TRUNCATION = 4, 0.7
+
+
+def graphs(g) -> List[Graph]:
+    z = torch.randn(STYLEGAN_SEEDS, g.style_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ws = g.broadcast(g.truncate(g.mapping(z), STYLEGAN_TRUNCATION))
+    noises = g.make_noise(STYLEGAN_SEEDS, "random", torch.Generator().manual_seed(1))
+    noise_inputs = {f"noise_{i}": ("batch", 1, s[2], s[3]) for i, s in enumerate(g.noise_shapes(1))}
+    # Calibration: other seeds than the parity ones, truncated as generation usually is.
+    gen = torch.Generator().manual_seed(2)
+    calib_z = [torch.randn(8, g.style_dim, generator=gen) for _ in range(8)]
+    with torch.no_grad():
+        calib_ws = [[as_numpy(g.broadcast(g.truncate(g.mapping(c), STYLEGAN_TRUNCATION)))]
+                    + [as_numpy(n) for n in g.make_noise(8, "random", gen)] for c in calib_z]
+    m = modules(g)
+    return [
+        Graph("mapping", m["mapping"], {"z": ("batch", g.style_dim)}, "w", [as_numpy(z)],
+              [[as_numpy(c)] for c in calib_z]),
+        Graph("synthesis", m["synthesis"], {"ws": ("batch", g.num_ws, g.style_dim), **noise_inputs},
+              "image", [as_numpy(ws)] + [as_numpy(n) for n in noises], calib_ws, varargs=True),
+    ]

@@ -14,20 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from stylert.generate import HELD_OUT
+from stylert.pipelines.autoencoder import HELD_OUT, pca_mse
 
 from ..data import digits
 from ..models.ae import AutoEncoder
 from .loop import publish, train
-
-
-def pca_mse(train_x: np.ndarray, test_x: np.ndarray, k: int) -> float:
-    """Held-out MSE per pixel of PCA with k components fitted on the training set."""
-    mean = train_x.mean(0)
-    _, _, vt = np.linalg.svd(train_x - mean, full_matrices=False)
-    basis = vt[:k]
-    recon = (test_x - mean) @ basis.T @ basis + mean
-    return float(((recon - test_x) ** 2).mean())
 
 
 def ae_mse(model: AutoEncoder, x: np.ndarray) -> float:

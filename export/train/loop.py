@@ -15,6 +15,8 @@ from typing import Any, Callable, Dict, List
 import torch
 from tqdm import tqdm
 
+from stylert.errors import UsageError
+
 from ..checkpoints import CheckpointError, load_file, save_atomic, stylert_checkpoint
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def train(
     The training state lives in ``out/KIND.train.pt``."""
     state_path = state_file(out, kind)
     if steps < 1 or every < 1:
-        raise ValueError("steps and checkpoint interval must be >= 1")
+        raise UsageError("steps and checkpoint interval must be >= 1")
     start, history = 0, []
     if resume and state_path.exists():
         state = load_file(state_path)

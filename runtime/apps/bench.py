@@ -8,6 +8,7 @@ are medians of per-pair ratios. Per-stage times come from the pipelines' own sta
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -18,21 +19,69 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import adain
-from .timing import NOISY_CV, interleaved, summarize
+from .. import adain, families
+from ..errors import BenchError
+from ..timing import NOISY_CV, interleaved, summarize
+from . import PRECISIONS, names, nonneg, positive_int, positive_ints
 
-MODELS = ("adain", "stylegan", "ae", "kernel", "live")
+# The model families, plus the fused kernel alone and live (a camera frame through the Stylizer).
+MODELS = (*families.KINDS, "kernel", "live")
 CHANNELS = 512  # relu4_1 of VGG-19
 # 0: the model's own size; live: processing widths (4:3) for a 640x480 camera frame
-DEFAULT_SIZES = {"adain": [256], "stylegan": [0], "ae": [0], "kernel": [32, 64], "live": [320]}
+DEFAULT_SIZES = {**{f.kind: f.bench_sizes for f in families.FAMILIES.values()}, "kernel": [32, 64], "live": [320]}
 LIVE_SOURCE = (640, 480)
+
+
+def add_parser(sub) -> None:
+    from ..backends import BACKENDS
+
+    p = sub.add_parser("bench", help="latency of the pipelines, every combination in one interleaved run")
+    p.add_argument("model", nargs="?", choices=MODELS,
+                   help="live: per 640x480 camera frame (resize, stylize, resize back), then `stylert live` "
+                        "on the camera-paced demo scene for FPS and capture-to-output latency")
+    p.add_argument("--backend", type=names(BACKENDS), default=["auto"], help="e.g. onnxruntime-cpu,torch")
+    p.add_argument("--precision", type=names(PRECISIONS), default=["fp32"], help="e.g. fp32,int8")
+    p.add_argument("--size", type=positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256); "
+                   "kernel: feature sides (default 32,64); live: processing widths, e.g. 320,288 (default 320)")
+    p.add_argument("--batch", type=positive_ints, default=[1], help="e.g. 1,8")
+    p.add_argument("--warmup", type=positive_int, default=3, help="untimed calls per combination")
+    p.add_argument("--iterations", type=positive_int, default=20, help="at least this many timed calls each")
+    p.add_argument("--duration", type=nonneg, default=3.0, help="and at least this many seconds in all")
+    p.add_argument("--baseline", choices=["torch-eager"], help="add PyTorch eager and give ratios against it")
+    p.add_argument("--package", help="model package (default: the bundled one)")
+    p.add_argument("--json", help="write the full report (system description included)")
+    p.add_argument("--markdown", help="write the table")
+    p.add_argument("--plot", help="write a PNG: latency distributions and per-stage bars (needs matplotlib)")
+    p.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two --json reports")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    if args.compare:
+        print(compare(load_report(args.compare[0]), load_report(args.compare[1])))
+        return 0
+    if not args.model:
+        raise BenchError(f"name a model ({', '.join(MODELS)}) or give --compare OLD.json NEW.json")
+    sizes = args.size or DEFAULT_SIZES[args.model]
+    if args.model not in ("adain", "kernel", "live") and args.size:
+        raise BenchError("--size applies to adain, kernel and live (the other models have one size)")
+    if args.model == "kernel":
+        report = run_kernel(sizes, args.warmup, args.iterations, args.duration)
+    else:
+        report = run(args.model, args.backend, args.precision, sizes, args.batch, args.warmup,
+                     args.iterations, args.duration, args.baseline, args.package)
+    text = markdown(report)
+    print(text)
+    if args.json:
+        write(args.json, json.dumps(report, indent=1) + "\n")
+    if args.markdown:
+        write(args.markdown, text + "\n")
+    if args.plot:
+        plot(report, args.plot)
+    return 0
 
 STAGE_ORDER = ["resize in", "pre-process", "host->device", "encoder", "mapping", "adain", "synthesis", "decoder",
                "device->host", "post-process", "resize out"]
-
-
-class BenchError(Exception):
-    """Bad options; the message says which and how to fix them."""
 
 
 def numpy_adain(x, s_mean, s_std, eps=adain.DEFAULT_EPS):
@@ -99,7 +148,7 @@ def run_kernel(sides: List[int], warmup: int, iterations: int, seconds: float) -
             if base is not None:
                 row["speedup_vs_baseline"] = float(np.median(np.asarray(base, np.float64) / np.asarray(times, np.float64)))
             rows.append(row)
-    from .sysinfo import describe
+    from ..sysinfo import describe
 
     return {"system": describe(), "model": "kernel", "rows": rows, "packages": {},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -122,36 +171,19 @@ def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str
 def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
               batch: int) -> Tuple[object, Callable[[], object]]:
     """(pipeline, one timed call) for a combination."""
-    rng = np.random.default_rng(0)
     if model == "live":
-        from .live import stylize_frame
-        from .stylizer import Stylizer
-        from .video import ASSETS, DemoSource
+        from ..images import ASSETS
+        from ..pipelines.stylizer import Stylizer
+        from ..video import DemoSource
 
         p = Stylizer(package, backend=backend, precision=precision)
         p.set_style(str(ASSETS / "coffee.jpg"))
         demo = DemoSource(*LIVE_SOURCE, frames=30, fps=1e6)  # the demo scene's frames, unpaced
         frames = itertools.cycle([demo.read() for _ in range(30)])
-        return p, lambda: stylize_frame(p, next(frames), _live_size(size))
-    if model == "adain":
-        from .stylizer import Stylizer
-        from .video import ASSETS
-
-        p = Stylizer(package, backend=backend, precision=precision)
-        p.set_style(str(ASSETS / "coffee.jpg"))
-        frames = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-        return p, lambda: p(frames if batch > 1 else frames[0])
-    if model == "stylegan":
-        from .generator import Generator
-
-        p = Generator(package, backend=backend, precision=precision)
-        z = p.z(range(batch))
-        return p, lambda: p.from_z(z, 0.7)
-    from .autoencoder import AutoEncoder
-
-    p = AutoEncoder(package, backend=backend, precision=precision)
-    x = rng.random((batch, p.in_dim), dtype=np.float32)
-    return p, lambda: p.reconstruct(x)
+        return p, lambda: p.frame(next(frames), _live_size(size))
+    family = families.get(model)
+    p = family.pipeline_class()(package, backend=backend, precision=precision)
+    return p, families.resolve(family.bench)(p, size, batch)
 
 
 def _live_run(backend: str, precision: str, size: int, package: Optional[str], seconds: float) -> Dict:
@@ -288,7 +320,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         n_calls = len(samples[key]) + warmup
         stages = {name: float(np.median(v)) / 1e6 for name, v in pipe.stages.collect().items()
                   if len(v) >= n_calls}  # stages that run once per call
-        row = {"model": model, "backend": pipe.backend.split(" (")[0].removeprefix("backend: "),
+        row = {"model": model, "backend": pipe.backend,
                "precision": precision, "size": size, "batch": batch, "key": key, **stats,
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
                "rss_growth_mb": rss[key], "device_peak_mb": device[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
@@ -300,7 +332,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         if model == "live":
             row["live"] = _live_run(backend, precision, size, package, max(seconds, 1.0))
         rows.append(row)
-    from .sysinfo import describe
+    from ..sysinfo import describe
 
     packages = {key: {"path": str(p.package.path), "checksum": p.package.meta.get("checksum")}
                 for key, p in pipes.items()}
@@ -424,7 +456,3 @@ def write(path: str, text: str) -> None:
         os.replace(tmp, path)
     except OSError as e:
         raise BenchError(f"cannot write {path}: {e.strerror}") from None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `stylert bench`")

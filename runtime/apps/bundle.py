@@ -11,6 +11,7 @@ Written to a temporary folder and renamed into place, like packages.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -18,15 +19,10 @@ import shutil
 from pathlib import Path
 from typing import Dict
 
-from . import folders
-from .package import Package
-
-# The command each kind's bundle runs (arguments after `stylert`).
-COMMANDS = {
-    "adain": ["live", "--package", "package", "--source", "0", "--size", "320x240", "--precision", "int8"],
-    "stylegan": ["generate", "video", "--live", "--package", "package"],
-    "ae": ["manifold", "--package", "package", "-o", "out"],
-}
+from .. import families, folders
+from ..errors import FolderError
+from ..package import Package
+from . import load_package
 
 README = """# stylert bundle: {kind}
 
@@ -47,8 +43,18 @@ NVIDIA's documentation, not tried on a Jetson by the stylert team):
 """
 
 
-class BundleError(Exception):
-    """A bundle that cannot be made; the message says why and what to do."""
+def add_parser(sub) -> None:
+    p = sub.add_parser("bundle", help="a model package + run script + set-up notes for an embedded device")
+    p.add_argument("package")
+    p.add_argument("-o", "--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    info = bundle(load_package(args.package), args.out, force=args.force)
+    print(f"wrote {args.out}: package/, bundle.json, run.sh ({' '.join(info['command'])}), README.md")
+    return 0
 
 
 def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
@@ -56,7 +62,7 @@ def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
     try:
         with folders.building(out, force) as tmp:
             shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt", "parity_io.npz"))
-            command = ["stylert", *COMMANDS[pkg.kind]]
+            command = ["stylert", *families.get(pkg.kind).bundle_command]
             info = {"kind": pkg.kind, "package": "package", "package_checksum": pkg.meta.get("checksum"),
                     "graphs": list(pkg.graphs), "precisions": {g: pkg.precisions(g) for g in pkg.graphs},
                     "command": command, "made_with": pkg.meta.get("exporter", {})}
@@ -67,8 +73,6 @@ def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
             script.chmod(0o755)
             (tmp / "README.md").write_text(README.format(kind=pkg.kind, graphs=", ".join(pkg.graphs),
                                                          command=" ".join(command)))
-    except folders.FolderError as e:
-        raise BundleError(str(e)) from None
     except OSError as e:
-        raise BundleError(f"cannot write {out}: {e.strerror}") from None
+        raise FolderError(f"cannot write {out}: {e.strerror}") from None
     return info

@@ -1,9 +1,9 @@
-"""``stylert generate`` (StyleGAN images, the style-mixing figure, latent walks) and
-``stylert manifold`` (the autoencoder's 2-D latent manifold), on the pipelines."""
+"""``stylert generate``: StyleGAN images from seeds, the style-mixing figure, latent walk
+videos (to a file, or live in a window), images from given w vectors."""
 
 from __future__ import annotations
 
-import json
+import argparse
 import math
 import re
 from pathlib import Path
@@ -12,10 +12,67 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from . import pictures
-from .autoencoder import AutoEncoder
-from .generator import Generator, slerp
-from .images import to_hwc8, write_image
+from .. import pictures
+from ..errors import UsageError
+from ..images import to_hwc8, write_image
+from ..pipelines.generator import NOISE_MODES, Generator, slerp
+from . import nonneg, out_folder, pipeline_options, positive_int
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("generate", help="StyleGAN images, the style-mixing figure, latent walk videos")
+    p.add_argument("mode", nargs="?", choices=["images", "mix", "video"], default="images")
+    p.add_argument("--seeds", help="e.g. 0-7,42 (images: default 0-7; video: default 0,1,2)")
+    p.add_argument("--trunc", type=float, default=0.7, help="truncation psi (1: none, 0: the average image)")
+    p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
+    p.add_argument("--batch", type=positive_int, default=16)
+    p.add_argument("--rows", help="mix: row seeds (default 1,2,3)")
+    p.add_argument("--cols", help="mix: column seeds (default 10,11,12)")
+    p.add_argument("--layers", help="mix: layers taken from the columns, e.g. 0-1 (default: the coarse 0-1)")
+    p.add_argument("--frames", type=positive_int, help="video: frame count (default 120; --live: until q)")
+    p.add_argument("--live", action="store_true", help="video: a random walk in a window, as fast as it renders")
+    p.add_argument("--fps", type=nonneg, default=30.0, help="video: frame rate")
+    p.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
+    p.add_argument("--projected-w", help="render the w vectors in this .npz ('w' or 'ws')")
+    p.add_argument("-o", "--out", default="out/generate", help="output folder (video: a folder or a .mp4 path)")
+    pipeline_options(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    trunc = finite(args.trunc, "--trunc")
+    g = Generator(args.package, backend=args.backend, precision=args.precision)
+    if args.mode == "video" and args.live:
+        r = live_walk(g, trunc, args.noise_mode, frames=args.frames or 0)
+        print(f"showed {r['frames']} frames at {r['fps']:.1f} FPS")
+        return 0
+    if args.mode == "video":
+        ws = walk(g, parse_ints(args.seeds or "0,1,2"), args.frames or 120, args.space, trunc, args.noise_mode)
+        out = Path(args.out if args.out.endswith(VIDEO_EXTENSIONS) else f"{args.out}/walk.mp4")
+        out_folder(str(out.parent))
+        n = write_video(g, ws, out, args.fps, args.noise_mode)
+        print(f"wrote {out} ({n} frames, {g.size * 8}x{g.size * 8}, {args.fps:g} FPS)")
+        return 0
+    out = out_folder(args.out)
+    if args.mode == "mix":
+        layers = layers_arg(args.layers, g.num_ws)
+        fig = mixing_figure(g, parse_ints(args.rows or "1,2,3", "rows"), parse_ints(args.cols or "10,11,12", "cols"),
+                            layers, trunc, args.noise_mode)
+        write_image(out / "mix.png", fig)
+        print(f"wrote {out / 'mix.png'} (layers {layers} from the column seeds)")
+        return 0
+    if args.projected_w:
+        imgs = g.synthesis(projected(g, args.projected_w), args.noise_mode)
+        for i, x in enumerate(imgs):
+            write_image(out / f"projected{i:04d}.png", to_hwc8(x))
+        print(f"wrote {len(imgs)} images to {out}")
+        return 0
+    seeds = parse_ints(args.seeds or "0-7")
+    grid = images(g, seeds, out, trunc, args.noise_mode, args.batch)
+    print(f"wrote {len(seeds)} images and {grid}")
+    return 0
 
 
 def parse_ints(text: str, name: str = "seeds") -> List[int]:
@@ -24,13 +81,13 @@ def parse_ints(text: str, name: str = "seeds") -> List[int]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
-            raise ValueError(f"bad {name} {part!r}: write numbers and ranges like 0-7,42")
+            raise UsageError(f"bad {name} {part!r}: write numbers and ranges like 0-7,42")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi - lo > 100_000:
-            raise ValueError(f"{name} range {part!r} is too long (at most 100000)")
+            raise UsageError(f"{name} range {part!r} is too long (at most 100000)")
         out += range(lo, hi + 1)
     if not out:
-        raise ValueError(f"no {name} given")
+        raise UsageError(f"no {name} given")
     return out
 
 
@@ -74,9 +131,9 @@ def walk(gen: Generator, seeds: Sequence[int], frames: int, space: str, truncati
          noise_mode: str) -> np.ndarray:
     """ws for a loop through ``seeds``: slerp in z, or lerp in w."""
     if len(seeds) < 2 or frames < 2:
-        raise ValueError("a walk needs at least 2 seeds and 2 frames")
+        raise UsageError("a walk needs at least 2 seeds and 2 frames")
     if space not in ("z", "w"):
-        raise ValueError(f"space must be z or w, got {space!r}")
+        raise UsageError(f"space must be z or w, got {space!r}")
     z = gen.z(seeds)
     keys = np.concatenate([z, z[:1]])  # back to the start: a loop
     t = np.linspace(0, len(seeds), frames, endpoint=False)
@@ -90,7 +147,7 @@ def walk(gen: Generator, seeds: Sequence[int], frames: int, space: str, truncati
 
 def write_video(gen: Generator, ws: np.ndarray, path: Path, fps: float, noise_mode: str, scale: int = 8) -> int:
     """Renders ``ws`` into a video file (frames upscaled ``scale`` times); returns the frame count."""
-    from .video import open_sink
+    from ..video import open_sink
 
     size = gen.size * scale
     sink = open_sink(str(path), (size, size), fps)
@@ -109,79 +166,20 @@ def projected(gen: Generator, path: str) -> np.ndarray:
         with np.load(path) as z:
             key = "ws" if "ws" in z.files else "w" if "w" in z.files else None
             if key is None:
-                raise ValueError(f"{path} has no 'w' or 'ws' array (it has {', '.join(z.files)})")
+                raise UsageError(f"{path} has no 'w' or 'ws' array (it has {', '.join(z.files)})")
             w = z[key].astype(np.float32)
     except (OSError, EOFError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from None
+        raise UsageError(f"cannot read {path}: {e}") from None
     if w.ndim == 2 and w.shape[1] == gen.style_dim:
         return gen.broadcast(w)
     if w.ndim == 3 and w.shape[1:] == (gen.num_ws, gen.style_dim):
         return w
-    raise ValueError(f"{path}: w must be (N, {gen.style_dim}) or (N, {gen.num_ws}, {gen.style_dim}), got {w.shape}")
-
-
-# ---------------------------------------------------------------------------- manifold
-HELD_OUT = 0.2  # share of the digits kept out of training (the recipes use this split too)
-
-
-def digits(seed: int = 0):
-    """scikit-learn's bundled digits: (x (n, 64) float32 in [0, 1], labels, train indices,
-    held-out indices). The one definition of the split: stylert.export.data uses it."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ValueError("the digits come with scikit-learn: pip install scikit-learn") from None
-    d = load_digits()
-    x = (d.data / 16.0).astype(np.float32)
-    order = np.random.default_rng(seed).permutation(len(x))
-    cut = int(len(x) * (1 - HELD_OUT))
-    return x, d.target, order[:cut], order[cut:]
-
-
-def pca_mse(train: np.ndarray, test: np.ndarray, k: int) -> float:
-    mean = train.mean(0)
-    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-    basis = vt[:k]
-    rec = (test - mean) @ basis.T @ basis + mean
-    return float(np.mean((rec - test) ** 2))
-
-
-def manifold(ae: AutoEncoder, out: Path, cells: int = 16) -> dict:
-    """manifold.png (codes by class | decoded grid) and report.json (AE vs PCA MSE)."""
-    x, labels, train, test = digits()
-    z = ae.encode(x)
-    rec = ae.reconstruct(x[test]).reshape(len(test), -1)
-    report = {"latent": ae.latent, "test_mse_autoencoder": float(np.mean((rec - x[test]) ** 2)),
-              "test_mse_pca": pca_mse(x[train], x[test], ae.latent), "test_samples": int(len(test))}
-    if ae.latent == 2:
-        lo, hi = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
-        grid = ae.grid(lo, hi, cells)
-        h, w = ae.image_shape
-        tiles = np.stack([cv2.resize((d * 255).astype(np.uint8), (w * 3, h * 3), interpolation=cv2.INTER_CUBIC)
-                          for d in grid.reshape(-1, h, w)])
-        right = pictures.caption(pictures.tile(tiles, cells), "decoder over the latent plane")
-        left = pictures.caption(pictures.scatter(z, labels, size=right.shape[0] - 28), "digits at their codes")
-        picture = pictures.side_by_side(left, right)  # pictures draws BGR; write_image takes RGB
-        write_image(out / "manifold.png", np.ascontiguousarray(picture[..., ::-1]))
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    return report
-
-
-def interpolate(ae: AutoEncoder, a: int, b: int, steps: int) -> np.ndarray:
-    x, _, _, _ = digits()
-    for i in (a, b):
-        if not 0 <= i < len(x):
-            raise ValueError(f"sample {i} is out of range: the digits have {len(x)} samples (0-{len(x) - 1})")
-    line = ae.interpolate(x[a], x[b], steps)
-    h, w = ae.image_shape
-    tiles = np.stack([cv2.resize((d * 255).astype(np.uint8), (w * 6, h * 6), interpolation=cv2.INTER_CUBIC)
-                      for d in line])
-    return pictures.tile(tiles, steps)
+    raise UsageError(f"{path}: w must be (N, {gen.style_dim}) or (N, {gen.num_ws}, {gen.style_dim}), got {w.shape}")
 
 
 def finite(value: float, name: str) -> float:
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise UsageError(f"{name} must be finite, got {value}")
     return value
 
 
@@ -189,7 +187,7 @@ def layers_arg(text: Optional[str], num_ws: int) -> List[int]:
     layers = parse_ints(text, "layers") if text else list(range(min(2, num_ws)))
     bad = [l for l in layers if l >= num_ws]
     if bad:
-        raise ValueError(f"layers {bad} out of range: this generator has layers 0-{num_ws - 1}")
+        raise UsageError(f"layers {bad} out of range: this generator has layers 0-{num_ws - 1}")
     return layers
 
 
@@ -199,10 +197,11 @@ def live_walk(gen: Generator, truncation: float, noise_mode: str, frames: int = 
     frame); q or Esc ends it, or ``frames`` when > 0. Returns {frames, fps}."""
     import time
 
-    from .video import DisplaySink, VideoError, display_available
+    from ..errors import VideoError
+    from ..video import DisplaySink, display_problem
 
-    if not display_available():
-        raise VideoError("no display here (DISPLAY is not set): write a file with `stylert generate video -o walk.mp4`")
+    if display_problem():
+        raise VideoError(f"{display_problem()}: write a file with `stylert generate video -o walk.mp4`")
     rng = np.random.RandomState(seed)
     a, b = rng.randn(1, gen.style_dim).astype(np.float32), rng.randn(1, gen.style_dim).astype(np.float32)
     sink, shown, t0, fps = DisplaySink("stylert generate --live"), 0, time.perf_counter(), 0.0
@@ -216,8 +215,7 @@ def live_walk(gen: Generator, truncation: float, noise_mode: str, frames: int = 
             shown += 1
             fps = shown / (time.perf_counter() - t0)
             cv2.putText(img, f"{fps:.0f} FPS", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            sink.write(img)
-            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            if sink.show(img) in (ord("q"), 27):
                 break
     finally:
         sink.close()

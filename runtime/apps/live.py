@@ -1,18 +1,17 @@
 """``stylert live``: stylize a video source as fast as it comes, show or record it.
 
-Three threads overlap the work: capture (stylert.video.Capture: newest frame only for live
-sources, every frame in order for files), inference (this module's loop: resize to the
-processing size, Stylizer, heads-up line, display) and writing (a bounded queue to the
-file sinks). Latency is measured from a frame's capture timestamp to the moment its
+Three threads overlap the work: capture (video.Capture: newest frame only for live
+sources, every frame in order for files), inference (this module's loop: the Stylizer's
+frame at the processing size, heads-up line, display) and writing (video.Writer: a bounded
+queue to the file sinks). Latency is measured from a frame's capture timestamp to the moment its
 result was written or shown; FPS from the sink side.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import os
-import queue
 import resource
 import signal
 import threading
@@ -24,9 +23,12 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .images import list_images
-from .stylizer import Stylizer
-from .video import ASSETS, Capture, DisplaySink, Sink, VideoError, check_sink, display_available, open_sink, open_source
+from ..errors import UsageError
+from ..folders import atomic_write
+from ..images import ASSETS, MAX_PIXELS, expand
+from ..pipelines.stylizer import Stylizer
+from ..video import Capture, DisplaySink, Writer, check_sink, display_problem, open_sink, open_source
+from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
 log = logging.getLogger("stylert")
 DEFAULT_STYLES = ["coffee.jpg", "immunohistochemistry.jpg", "hubble_deep_field.jpg"]
@@ -57,56 +59,48 @@ class LiveOptions:
     json_path: Optional[str] = None
 
 
+def add_parser(sub) -> None:
+    live = sub.add_parser("live", help="stylize a camera, video or the bundled demo scene in real time")
+    live.add_argument("--source", default="demo", help="0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
+                                                       "path, an image folder/glob/img_%%03d.png, rtsp://..., or demo")
+    live.add_argument("--output", action="append", help="display://, file://out.mp4 (or .avi, img_%%04d.png), none; "
+                                                        "repeat for several (default: a window, or none without a display)")
+    live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
+    live.add_argument("--size", type=wxh, help="processing size WxH (display and files keep the capture size)")
+    live.add_argument("--target-fps", type=nonneg, default=0.0,
+                      help="adapt the processing size (at most --size) to reach this FPS")
+    live.add_argument("--alpha", type=alpha, default=1.0)
+    live.add_argument("--preserve-color", action="store_true")
+    live.add_argument("--smoothing", type=float, default=0.0, help="carry content statistics across frames, in [0, 1)")
+    live.add_argument("--max-frames", type=positive_int, default=0)
+    live.add_argument("--duration", type=nonneg, default=0.0, help="stop after this many seconds")
+    live.add_argument("--json", help="write the end summary here")
+    live.add_argument("--width", type=positive_int, default=0, help="capture width (cameras; demo)")
+    live.add_argument("--height", type=positive_int, default=0, help="capture height (cameras; demo)")
+    live.add_argument("--fps", type=nonneg, default=0.0, help="capture frame rate (cameras; demo)")
+    live.add_argument("--flip", action="store_true", help="mirror horizontally (selfie cameras)")
+    live.add_argument("--realtime", action="store_true", help="pace file sources at their frame rate")
+    live.add_argument("--demo-frames", type=positive_int, default=300, help="length of the demo scene")
+    pipeline_options(live)
+    live.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    opt = LiveOptions(source=args.source, outputs=args.output or [], styles=args.style or [],
+                      size=args.size, target_fps=args.target_fps, backend=args.backend,
+                      precision=args.precision, package=args.package, alpha=args.alpha,
+                      preserve_color=args.preserve_color, smoothing=args.smoothing,
+                      max_frames=args.max_frames, duration=args.duration, width=args.width,
+                      height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
+                      demo_frames=args.demo_frames, json_path=args.json)
+    summary = run(opt)
+    print(describe(summary))
+    return 0 if not summary["error"] else 2
+
+
 def style_files(items: List[str]) -> List[str]:
     """Style files from files and folders; the bundled styles when none are given."""
-    if not items:
-        return [str(ASSETS / s) for s in DEFAULT_STYLES]
-    out = []
-    for item in items:
-        if os.path.isdir(item):
-            found = list_images(item)
-            if not found:
-                raise VideoError(f"no style images in folder {item}")
-            out += found
-        else:
-            out.append(item)
-    return out
-
-
-class _Writer:
-    """Writes frames to the file sinks on its own thread (bounded queue: the loop waits
-    rather than piling frames up) and records each frame's latency when written."""
-
-    def __init__(self, sinks: List[Sink]):
-        self.sinks, self.latencies_ns = sinks, []
-        self.written = 0
-        self.error: Optional[str] = None
-        self._q: "queue.Queue" = queue.Queue(maxsize=2)
-        self._thread = threading.Thread(target=self._run, name="stylert-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            frame, t_capture = item
-            try:
-                for s in self.sinks:
-                    s.write(frame)
-            except Exception as e:  # a full disk ends the run with the reason, files finalized
-                self.error = f"writing failed: {e}"
-            self.latencies_ns.append(time.perf_counter_ns() - t_capture)
-            self.written += 1
-
-    def put(self, frame, t_capture):
-        self._q.put((frame, t_capture))
-
-    def close(self):
-        self._q.put(None)
-        self._thread.join()
-        for s in self.sinks:
-            s.close()
+    return expand(items, "style images") if items else [str(ASSETS / s) for s in DEFAULT_STYLES]
 
 
 def adapt_scale(scale: float, fps: float, target: float) -> float:
@@ -121,22 +115,6 @@ def adapt_scale(scale: float, fps: float, target: float) -> float:
     return scale
 
 
-def stylize_frame(st: Stylizer, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0,
-                  preserve_color: bool = False, smoothing: float = 0.0) -> np.ndarray:
-    """One BGR frame: resized to the processing ``size`` (w, h), stylized, resized back
-    (the resizes are the Stylizer's "resize in"/"resize out" stages)."""
-    h, w = img.shape[:2]
-    small = img
-    if size != (w, h):
-        with st.stages("resize in"):
-            small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    out = st(small, alpha=alpha, preserve_color=preserve_color, bgr=True, smoothing=smoothing)
-    if size != (w, h):
-        with st.stages("resize out"):
-            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
 def _hud(img: np.ndarray, text: str) -> None:
     cv2.rectangle(img, (0, 0), (img.shape[1], 22), (0, 0, 0), -1)
     cv2.putText(img, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
@@ -148,13 +126,16 @@ def run(opt: LiveOptions) -> Dict:
     outputs = list(opt.outputs)
     notes = []
     if not outputs:
-        if display_available():
+        if not display_problem():
             outputs = ["display://"]
         else:
             outputs = ["none"]
-            notes.append("no display here: running headless (record with --output out.mp4)")
+            notes.append(f"{display_problem()}: running headless (record with --output out.mp4)")
     for uri in outputs:
         check_sink(uri)  # refuse unwritable outputs before capture starts
+    if opt.size and opt.size[0] * opt.size[1] > MAX_PIXELS:
+        raise UsageError(f"--size {opt.size[0]}x{opt.size[1]} is above the limit of {MAX_PIXELS} pixels: "
+                         f"use a smaller processing size (or raise STYLERT_MAX_PIXELS)")
     styles = style_files(opt.styles)
     st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision)
     st.set_style(styles[0])
@@ -173,14 +154,14 @@ def run(opt: LiveOptions) -> Dict:
         h, w = frame.image.shape[:2]
         proc = opt.size or (w, h)
         display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
-        writer = _Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")])
+        writer = Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")])
         t0 = time.perf_counter()
         recent: List[float] = []
         scale, chosen = 1.0, proc
         while frame is not None and not stop.is_set():
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             pw, ph = max(16, int(chosen[0])), max(16, int(chosen[1]))
-            out = stylize_frame(st, img, (pw, ph), state["alpha"], state["color"], opt.smoothing)
+            out = st.frame(img, (pw, ph), state["alpha"], state["color"], opt.smoothing)
             if state["original"]:
                 out = np.hstack([img, out])
             processed += 1
@@ -188,16 +169,16 @@ def run(opt: LiveOptions) -> Dict:
             recent = (recent + [now])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
             lat_ms = (time.perf_counter_ns() - frame.t_capture_ns) / 1e6
-            _hud(out, f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend.split(' (')[0][9:]}  "
+            _hud(out, f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend}  "
                       f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {pw}x{ph}")
             if writer.sinks:
                 writer.put(out, frame.t_capture_ns)
             if state["recorder"] is not None:
                 state["recorder"].write(out)
             if display is not None:
-                display.write(out)
+                key = display.show(out)
                 display_lat.append(time.perf_counter_ns() - frame.t_capture_ns)
-                if _keys(cv2.waitKey(1) & 0xFF, state, st, styles, out, (w, h), source.fps):
+                if _keys(key, state, st, styles, out, (w, h), source.fps):
                     break
             if opt.target_fps and processed % 15 == 0:
                 scale = adapt_scale(scale, fps, opt.target_fps)
@@ -221,22 +202,24 @@ def run(opt: LiveOptions) -> Dict:
             signal.signal(s, handler)
     lat = np.asarray(writer.latencies_ns or display_lat or [0], np.float64) / 1e6
     summary = {
-        "source": opt.source, "outputs": outputs, "backend": st.backend, "precision": opt.precision,
+        "source": opt.source, "outputs": outputs, "backend": str(st.choice), "precision": st.choice.precision,
         "capture_size": [w, h], "processing_size": [max(16, int(chosen[0])), max(16, int(chosen[1]))],
         "frames_captured": capture.captured, "frames_processed": processed,
         "frames_dropped": capture.dropped,
         "seconds": elapsed, "fps": processed / elapsed if elapsed > 0 else 0.0,
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "p99": float(np.percentile(lat, 99))},
+        "frames_unreadable": list(getattr(source, "unreadable", [])),
         "stopped_by": "signal" if stop.is_set() else "error" if (capture.error or writer.error) else "end or limit",
         "error": capture.error or writer.error, "notes": notes,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
     }
+    if summary["frames_unreadable"]:
+        bad = summary["frames_unreadable"]
+        notes.append(f"skipped {len(bad)} unreadable image(s) of the source: {', '.join(bad[:3])}"
+                     + (" ..." if len(bad) > 3 else ""))
     if opt.json_path:
-        tmp = opt.json_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=1)
-        os.replace(tmp, opt.json_path)
+        atomic_write(opt.json_path, json.dumps(summary, indent=1))
     return summary
 
 

@@ -1,71 +1,66 @@
-"""``stylert verify PKG``: re-run the parity check on every backend this machine has
-(Polygraphy-style: same inputs, every runner, one table).
+"""``stylert verify PKG``: re-run the package's parity check on every backend this machine
+has (Polygraphy-style: the same inputs, every runner, one table).
 
-The reference is the PyTorch output saved at export (``--save-io``) when the package has
-it, else ONNX Runtime CPU fp32 on seeded random inputs; each backend and precision is
-judged against it with the export's thresholds (stylert.parity).
+The reference is what the export saved (parity_io.npz: the parity gate's inputs and the
+PyTorch outputs); each backend and precision is judged against it with the export's
+thresholds (stylert.parity), so verify and the export gate measure the same thing.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Dict, List, Tuple
 
 import numpy as np
 
-from . import parity
-from .onnxrt import CPU, CUDA, session
-from .package import Package, PackageError, sha256
+from .. import parity
+from ..backends import reasons
+from ..backends.onnxrt import CPU, CUDA, session
+from ..errors import PackageError
+from ..package import Package
+from . import load_package
 
-# Sizes given to symbolic dimensions when no saved inputs exist (each above its minimum).
-GENERATED_DIMS = {"batch": 2}
-GENERATED_OTHER = 24
-
-
-def _generated_inputs(graph: Dict) -> Dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    feeds = {}
-    for i in graph["inputs"]:
-        shape = [GENERATED_DIMS.get(d, GENERATED_OTHER) if isinstance(d, str) else d for d in i["shape"]]
-        feeds[i["name"]] = rng.random(shape, dtype=np.float32)
-    return feeds
+BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")
 
 
-def _saved_io(pkg: Package) -> Dict[str, np.ndarray] | None:
+def add_parser(sub) -> None:
+    p = sub.add_parser("verify", help="re-run a package's parity check on every backend here")
+    p.add_argument("package")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    pkg = load_package(args.package)
+    rows, skipped = verify(pkg)
+    print(f"{pkg.kind} package {args.package}; reference: the PyTorch outputs saved at export")
+    print(parity.table(rows))
+    for backend, why in skipped:
+        print(f"skipped {backend}: {why}")
+    failed = sum(not r["passed"] for r in rows)
+    print(f"{len(rows) - failed} of {len(rows)} checks passed")
+    return 1 if failed else 0
+
+
+def saved_io(pkg: Package) -> Dict[str, np.ndarray]:
+    """The parity inputs and PyTorch outputs the export saved."""
     entry = pkg.meta.get("saved_io")
     if not entry:
-        return None
-    path = pkg.path / entry["file"]
-    if not path.is_file() or sha256(path) != entry["sha256"]:
-        raise PackageError(f"{path} is missing or modified: re-export the package with --save-io")
-    with np.load(path) as z:
+        raise PackageError(f"{pkg.path} has no saved reference I/O (parity_io.npz; packages from before "
+                           f"stylert 0.1 lack it): re-export the package")
+    with np.load(pkg.file(entry)) as z:
         return {k: z[k] for k in z.files}
 
 
-def backends() -> List[Tuple[str, str]]:
-    """(backend name, reason it is unavailable or '') for every backend verify can run: the
-    engines' own probe (engines.reasons), so verify and the pipelines never disagree."""
-    from .engines import reasons
-
+def verify(pkg: Package) -> Tuple[List[Dict], List[Tuple[str, str]]]:
+    """(result rows, skipped backends with the reasons from the backends' own probe)."""
+    saved = saved_io(pkg)
     why = reasons()
-    return [(b, why[b]) for b in ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")]
-
-
-def verify(pkg: Package) -> Tuple[List[Dict], List[Tuple[str, str]], str]:
-    """(result rows, skipped backends with reasons, what the reference was)."""
-    saved = _saved_io(pkg)
-    reference = "PyTorch outputs saved at export" if saved else "ONNX Runtime CPU fp32 on seeded random inputs"
-    known = backends()
-    usable = [b for b, why in known if not why]
-    skipped = [(b, why) for b, why in known if why]
+    usable = [b for b in BACKENDS if not why[b]]
+    skipped = [(b, why[b]) for b in BACKENDS if why[b]]
     rows = []
     for name, graph in pkg.graphs.items():
-        out_name = graph["outputs"][0]["name"]
-        if saved:
-            feeds = {i["name"]: saved[f"{name}/in/{i['name']}"] for i in graph["inputs"]}
-            ref = saved[f"{name}/out/{out_name}"]
-        else:
-            feeds = _generated_inputs(graph)
-            ref = session(pkg.onnx(name)).run(None, feeds)[0]
+        feeds = {i["name"]: saved[f"{name}/in/{i['name']}"] for i in graph["inputs"]}
+        ref = saved[f"{name}/out/{graph['outputs'][0]['name']}"]
         for backend in usable:
             provider = CUDA if backend == "onnxruntime-cuda" else CPU
             # every file on the CPU; on CUDA the portable ones (the CPU-tuned int8 is not for it)
@@ -74,4 +69,4 @@ def verify(pkg: Package) -> Tuple[List[Dict], List[Tuple[str, str]], str]:
                 m = parity.compare(ref, got)
                 rows.append({"graph": name, "backend": backend, "precision": precision, **m,
                              "passed": parity.passes(m, precision)})
-    return rows, skipped, reference
+    return rows, skipped

@@ -1,4 +1,5 @@
-"""ONNX Runtime sessions, quietly, on the providers that really work here.
+"""The ONNX Runtime backends (CUDA and CPU providers): sessions, quietly, on the providers
+that really work here.
 
 onnxruntime-gpu lists the CUDA and TensorRT providers even on a machine without a GPU;
 asking for them there prints errors to stderr and a banner to stdout before falling back
@@ -12,9 +13,11 @@ import contextlib
 import functools
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import onnxruntime as ort
+
+from .base import Backend, Engine
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -81,3 +84,34 @@ def session(path: Path | str, provider: str = CPU, threads: Optional[int] = None
     encoder -> AdaIN -> decoder: 77 vs 42 ms per 320x240 frame on 2 cores)."""
     providers = [provider] if provider == CPU else [provider, CPU]
     return ort.InferenceSession(str(path), _options(threads, spin), providers=providers)
+
+
+class OnnxRuntimeEngine(Engine):
+    def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True):
+        self.path = str(path)
+        self.session = session(path, provider, threads, spin)
+        self.backend = "onnxruntime-cuda" if provider == CUDA else "onnxruntime-cpu"
+        self.device = "cuda" if provider == CUDA else "cpu"
+
+    def run_native(self, feeds):
+        # Host arrays in and out, also with the CUDA provider (no I/O binding yet, see README).
+        return self.session.run(None, feeds)[0]
+
+
+def threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _opener(provider: str):
+    def open_graphs(pkg, names: List[str], precision: str, spin: bool = True) -> Dict[str, Engine]:
+        cpu = provider == CPU
+        return {name: OnnxRuntimeEngine(pkg.onnx(name, pkg.variant(name, precision, cpu=cpu)), provider,
+                                        threads() if cpu else None, spin)
+                for name in names}
+    return open_graphs
+
+
+BACKENDS = [
+    Backend("onnxruntime-cuda", lambda: "" if works(CUDA) else "no working CUDA provider", _opener(CUDA)),
+    Backend("onnxruntime-cpu", lambda: "", _opener(CPU)),
+]

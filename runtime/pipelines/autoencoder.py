@@ -8,20 +8,20 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .engines import open_pipeline
-from .package import Package
-from .timing import Stages
+from ..errors import UsageError
+from ..package import Package
+from . import Pipeline
 
 
-class AutoEncoder:
+class AutoEncoder(Pipeline):
+    kind = "ae"
+
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32"):
-        self.package, self.engines, self.backend = open_pipeline(package, "ae", "AutoEncoder", backend,
-                                                                 precision)
+        super().__init__(package, backend, precision)
         io = self.package.meta["io"]
         self.image_shape, self.latent = tuple(io["image_shape"]), io["latent"]
         self.in_dim = int(np.prod(self.image_shape))
-        self.stages = Stages()  # per-stage timings for `stylert bench`
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Images (N, H, W) or rows (N, H*W) in [0, 1] (uint8: 0..255) -> latents (N, latent)."""
@@ -29,7 +29,7 @@ class AutoEncoder:
         x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
         x = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
         if x.shape[1] != self.in_dim:
-            raise ValueError(f"inputs must have {self.in_dim} values ({self.image_shape}), got {x.shape[1]}")
+            raise UsageError(f"inputs must have {self.in_dim} values ({self.image_shape}), got {x.shape[1]}")
         with self.stages("encoder"):
             return self.engines["encoder"].run({"x": x})
 
@@ -45,7 +45,7 @@ class AutoEncoder:
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
         """Decoded images along the straight line between the codes of images a and b."""
         if steps < 2:
-            raise ValueError(f"steps must be >= 2, got {steps}")
+            raise UsageError(f"steps must be >= 2, got {steps}")
         za, zb = self.encode(np.asarray(a)[None]), self.encode(np.asarray(b)[None])
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.decode((1 - t) * za + t * zb)
@@ -54,10 +54,44 @@ class AutoEncoder:
         """Decoded images over an n x n grid of a 2-D latent region: (n, n, H, W), rows
         going down the second latent axis (the manifold picture)."""
         if self.latent != 2:
-            raise ValueError(f"a latent grid needs a 2-D latent; this model's is {self.latent}-D")
+            raise UsageError(f"a latent grid needs a 2-D latent; this model's is {self.latent}-D")
         if n < 2:
-            raise ValueError(f"n must be >= 2, got {n}")
+            raise UsageError(f"n must be >= 2, got {n}")
         xs = np.linspace(low[0], high[0], n, dtype=np.float32)
         ys = np.linspace(high[1], low[1], n, dtype=np.float32)
         z = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
         return self.decode(z).reshape(n, n, *self.image_shape)
+
+
+def bench_call(p: AutoEncoder, size: int, batch: int):
+    """One timed call of `stylert bench ae`: a batch reconstructed."""
+    x = np.random.default_rng(0).random((batch, p.in_dim), dtype=np.float32)
+    return lambda: p.reconstruct(x)
+
+
+# -- the family's reference data (shared with the training recipe) ----------------------
+HELD_OUT = 0.2  # share of the digits kept out of training (the recipes use this split too)
+
+
+def digits(seed: int = 0):
+    """scikit-learn's bundled digits: (x (n, 64) float32 in [0, 1], labels, train indices,
+    held-out indices). The one definition of the split: stylert.export.data uses it."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise UsageError("the digits come with scikit-learn: pip install scikit-learn") from None
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(len(x) * (1 - HELD_OUT))
+    return x, d.target, order[:cut], order[cut:]
+
+
+def pca_mse(train: np.ndarray, test: np.ndarray, k: int) -> float:
+    """Held-out MSE per pixel of PCA with k components fitted on ``train``: the linear
+    autoencoder a nonlinear one has to beat."""
+    mean = train.mean(0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    basis = vt[:k]
+    rec = (test - mean) @ basis.T @ basis + mean
+    return float(np.mean((rec - test) ** 2))

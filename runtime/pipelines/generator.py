@@ -14,10 +14,10 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from .engines import open_pipeline
-from .images import to_hwc8
-from .package import Package
-from .timing import Stages
+from ..errors import UsageError
+from ..images import to_hwc8
+from ..package import Package
+from . import Pipeline
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -33,34 +33,34 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return mix.astype(np.float32)
 
 
-class Generator:
+class Generator(Pipeline):
+    kind = "stylegan"
+
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32"):
-        self.package, self.engines, self.backend = open_pipeline(package, "stylegan", "Generator", backend,
-                                                                 precision)
+        super().__init__(package, backend, precision)
         io = self.package.meta["io"]
         self.num_ws, self.style_dim, self.size = io["num_ws"], io["style_dim"], io["size"]
         self.noise_shapes = [tuple(s) for s in io["noise_shapes"]]
         self.w_avg = np.asarray(io["w_avg"], np.float32)
-        self.stages = Stages()  # per-stage timings for `stylert bench`
 
     # -- latents ----------------------------------------------------------------------
     def z(self, seeds: Sequence[int]) -> np.ndarray:
         for s in seeds:
             if not (isinstance(s, (int, np.integer)) and 0 <= s < 2 ** 32):
-                raise ValueError(f"seeds must be integers in [0, 2**32), got {s!r}")
+                raise UsageError(f"seeds must be integers in [0, 2**32), got {s!r}")
         return np.stack([np.random.RandomState(int(s)).randn(self.style_dim) for s in seeds]).astype(np.float32)
 
     def mapping(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.style_dim:
-            raise ValueError(f"z must be (N, {self.style_dim}), got {z.shape}")
+            raise UsageError(f"z must be (N, {self.style_dim}), got {z.shape}")
         with self.stages("mapping"):
             return self.engines["mapping"].run({"z": z})
 
     def truncate(self, w: np.ndarray, psi: float) -> np.ndarray:
         if not math.isfinite(psi):
-            raise ValueError(f"truncation psi must be finite, got {psi}")
+            raise UsageError(f"truncation psi must be finite, got {psi}")
         return (self.w_avg + psi * (w - self.w_avg)).astype(np.float32)
 
     def broadcast(self, w: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ class Generator:
         style-mixing figure: rows x cols -> one ws per pair, row-major)."""
         bad = [l for l in layers if not 0 <= l < self.num_ws]
         if bad:
-            raise ValueError(f"layers must be in 0..{self.num_ws - 1}, got {bad}")
+            raise UsageError(f"layers must be in 0..{self.num_ws - 1}, got {bad}")
         ws = np.repeat(self.broadcast(w_rows), len(w_cols), axis=0)
         cols = np.tile(w_cols, (len(w_rows), 1))
         ws[:, list(layers)] = cols[:, None, :]
@@ -81,7 +81,7 @@ class Generator:
         """One noise map per block: 'const' (fixed, the same for every image), 'random'
         (from ``seed``) or 'none' (zeros)."""
         if mode not in NOISE_MODES:
-            raise ValueError(f"noise mode must be one of {', '.join(NOISE_MODES)}, got {mode!r}")
+            raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, got {mode!r}")
         if mode == "none":
             return [np.zeros((batch, *s), np.float32) for s in self.noise_shapes]
         rng = np.random.RandomState(0 if mode == "const" else seed)
@@ -94,7 +94,7 @@ class Generator:
         """ws (N, num_ws, style_dim) -> float NCHW RGB in [0, 1]."""
         ws = np.asarray(ws, np.float32)
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.style_dim):
-            raise ValueError(f"ws must be (N, {self.num_ws}, {self.style_dim}), got {ws.shape}")
+            raise UsageError(f"ws must be (N, {self.num_ws}, {self.style_dim}), got {ws.shape}")
         noise = noise if noise is not None else self.noise(len(ws), noise_mode, noise_seed)
         feeds = {"ws": ws, **{f"noise_{i}": n for i, n in enumerate(noise)}}
         with self.stages("synthesis"):
@@ -110,7 +110,7 @@ class Generator:
                  batch: int = 16) -> np.ndarray:
         """uint8 NHWC RGB images, one per seed (run ``batch`` at a time)."""
         if batch < 1:
-            raise ValueError(f"batch must be >= 1, got {batch}")
+            raise UsageError(f"batch must be >= 1, got {batch}")
         seeds = list(seeds)
         out = []
         for i in range(0, len(seeds), batch):
@@ -120,3 +120,9 @@ class Generator:
                 else [self.from_z(self.z(part), truncation, noise_mode)]
             out += [to_hwc8(x) for chunk in imgs for x in chunk]
         return np.stack(out)
+
+
+def bench_call(p: Generator, size: int, batch: int):
+    """One timed call of `stylert bench stylegan`: a batch of seeds to images."""
+    z = p.z(range(batch))
+    return lambda: p.from_z(z, 0.7)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import os
 from typing import List, Optional, Sequence, Tuple, Union
@@ -17,35 +18,16 @@ from typing import List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from . import adain as fused
-from .engines import open_pipeline
-from .images import MAX_PIXELS, ImageError, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
-from .package import Package
-from .timing import Stages
+from .. import adain as fused
+from ..errors import ImageError, UsageError
+from ..images import MAX_PIXELS, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
+from ..package import Package
+from . import Pipeline
+from .colour import coral
 
 
+log = logging.getLogger("stylert")
 StyleInput = Union[str, os.PathLike, np.ndarray]
-
-
-def coral(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The reference implementation's colour preservation: ``source`` (3xHxW float) with
-    its RGB mean and covariance matched to ``target``'s (whitening, then colouring with
-    matrix square roots)."""
-    def flat_norm(x):
-        f = x.reshape(3, -1).astype(np.float64)
-        mean, std = f.mean(1, keepdims=True), f.std(1, ddof=1, keepdims=True)
-        return (f - mean) / std, mean, std
-
-    def sqrtm(m):
-        u, s, vt = np.linalg.svd(m)
-        return u @ np.diag(np.sqrt(s)) @ vt
-
-    s_norm, _, _ = flat_norm(source)
-    t_norm, t_mean, t_std = flat_norm(target)
-    s_cov = s_norm @ s_norm.T + np.eye(3)
-    t_cov = t_norm @ t_norm.T + np.eye(3)
-    moved = sqrtm(t_cov) @ np.linalg.inv(sqrtm(s_cov)) @ s_norm
-    return (moved * t_std + t_mean).reshape(source.shape).astype(np.float32)
 
 
 # Below this many feature values the kernel runs on one thread inside the pipeline: waking
@@ -67,17 +49,17 @@ def _kernel_threads(feats):
         fused.set_num_threads(before)
 
 
-class Stylizer:
+class Stylizer(Pipeline):
     """``Stylizer(package=None, backend="auto")``: see README. ``style_size`` is the
     shorter side styles are resized to before encoding (the reference uses 512)."""
 
+    kind, graphs = "adain", ["encoder", "decoder"]
+    spin = False  # encoder, kernel and decoder take turns on the CPU: no spinning pools
+
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", style_size: Optional[int] = 512, max_pixels: int = MAX_PIXELS):
-        # Encoder, kernel and decoder take turns on the CPU: no spinning pools (onnxrt.session).
-        self.package, self.engines, self.backend = open_pipeline(package, "adain", "Stylizer", backend,
-                                                                 precision, ["encoder", "decoder"], spin=False)
+        super().__init__(package, backend, precision)
         self.eps = float(self.package.meta["io"]["eps"])
-        self.stages = Stages(self.engines["encoder"].event())  # per-stage timings for `stylert bench`
         self.style_size, self.max_pixels = style_size, max_pixels
         self._cache: dict = {}
         self._styles: List[np.ndarray] = []  # the style images (for colour preservation)
@@ -85,6 +67,7 @@ class Stylizer:
         self._stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._background: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._smoothed: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._stretched: set = set()  # mask sizes already warned about
 
     # -- styles -----------------------------------------------------------------------
     def _style_image(self, style: StyleInput) -> Tuple[np.ndarray, str]:
@@ -121,12 +104,12 @@ class Stylizer:
         is the style where a mask given to ``__call__`` is 0."""
         styles = [styles] if isinstance(styles, (str, os.PathLike, np.ndarray)) else list(styles)
         if not styles:
-            raise ValueError("give at least one style")
+            raise UsageError("give at least one style")
         weights = [1.0] * len(styles) if weights is None else [float(w) for w in weights]
         if len(weights) != len(styles):
-            raise ValueError(f"{len(styles)} styles but {len(weights)} weights: give one weight per style")
+            raise UsageError(f"{len(styles)} styles but {len(weights)} weights: give one weight per style")
         if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"style weights must be finite, >= 0 and not all 0, got {weights}")
+            raise UsageError(f"style weights must be finite, >= 0 and not all 0, got {weights}")
         images = [self._style_image(s) for s in styles]
         stats = [self._cached_stats(x, key) for x, key in images]
         self._stats = fused.mix_stats([m for m, _ in stats], [s for _, s in stats], weights)
@@ -143,13 +126,13 @@ class Stylizer:
         ``smoothing`` in [0, 1) carries the content statistics from frame to frame (video:
         less flicker; 0 = off)."""
         if self._stats is None:
-            raise ValueError("no style set: call set_style() first")
+            raise UsageError("no style set: call set_style() first")
         if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+            raise UsageError(f"alpha must be in [0, 1], got {alpha}")
         if not (math.isfinite(smoothing) and 0.0 <= smoothing < 1.0):
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+            raise UsageError(f"smoothing must be in [0, 1), got {smoothing}")
         if mask is not None and self._background is None:
-            raise ValueError("a mask needs a background style: set_style(..., background=STYLE)")
+            raise UsageError("a mask needs a background style: set_style(..., background=STYLE)")
         encoder, decoder = self.engines["encoder"], self.engines["decoder"]
         with self.stages("pre-process"):
             x, as_uint8 = self._to_nchw(frames, bgr)
@@ -180,6 +163,21 @@ class Stylizer:
             imgs = [to_hwc8(o, bgr) for o in out]
             return imgs[0] if frames.ndim == 3 else np.stack(imgs)
 
+    def frame(self, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0, preserve_color: bool = False,
+              smoothing: float = 0.0) -> np.ndarray:
+        """One uint8 BGR video frame: resized to the processing ``size`` (w, h), stylized,
+        resized back to its own size (the resizes are the "resize in"/"resize out" stages)."""
+        h, w = img.shape[:2]
+        small = img
+        if size != (w, h):
+            with self.stages("resize in"):
+                small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        out = self(small, alpha=alpha, preserve_color=preserve_color, bgr=True, smoothing=smoothing)
+        if size != (w, h):
+            with self.stages("resize out"):
+                out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+        return out
+
     def _copy(self, name: str):
         """A stage for a host<->device copy where the engines make one (shown apart, as
         trtexec does); none on the CPU, or where the engine copies inside its run."""
@@ -187,6 +185,8 @@ class Stylizer:
 
     def _to_nchw(self, frames: np.ndarray, bgr: bool) -> Tuple[np.ndarray, bool]:
         frames = np.asarray(frames)
+        if frames.size == 0:
+            raise ImageError(f"frames are empty (shape {frames.shape}): give at least one pixel")
         if frames.dtype == np.uint8 and frames.ndim in (3, 4) and frames.shape[-1] == 3:
             batch = frames[None] if frames.ndim == 3 else frames
             if batch.shape[1] * batch.shape[2] > self.max_pixels:
@@ -203,13 +203,16 @@ class Stylizer:
         stats = [self._encode_stats(coral(s[0], x[0])[None]) for s in self._styles]
         return fused.mix_stats([m for m, _ in stats], [s for _, s in stats], self._weights)
 
-    @staticmethod
-    def _feature_mask(mask: np.ndarray, size: Tuple[int, int], fsize: Tuple[int, int]) -> np.ndarray:
+    def _feature_mask(self, mask: np.ndarray, size: Tuple[int, int], fsize: Tuple[int, int]) -> np.ndarray:
         m = np.asarray(mask)
         if m.ndim == 3 and m.shape[2] in (1, 3, 4):
             m = m[..., 0]
-        if m.ndim != 2:
+        if m.ndim != 2 or m.size == 0:
             raise ImageError(f"mask must be an HxW image, got shape {m.shape}")
+        if m.shape != tuple(size) and m.shape not in self._stretched:
+            self._stretched.add(m.shape)  # said once per mask size
+            log.warning("mask is %dx%d, the frame %dx%d: the mask is stretched to the frame",
+                        m.shape[1], m.shape[0], size[1], size[0])
         if m.dtype == np.bool_:
             m = m.astype(np.float32)
         elif m.dtype == np.uint8:
@@ -234,3 +237,12 @@ class Stylizer:
         new_std = std * c_std / s_std
         new_mean = mean + std * (c_mean - s_mean) / s_std
         return new_mean.reshape(-1).astype(np.float32), new_std.reshape(-1).astype(np.float32)
+
+
+def bench_call(p: Stylizer, size: int, batch: int):
+    """One timed call of `stylert bench adain`: random uint8 frames of size x size."""
+    from ..images import ASSETS
+
+    p.set_style(str(ASSETS / "coffee.jpg"))
+    frames = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    return lambda: p(frames if batch > 1 else frames[0])

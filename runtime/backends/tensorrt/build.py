@@ -1,93 +1,29 @@
-"""TensorRT engines for a model package: profiles, precision policy, and an engine cache.
+"""Building TensorRT engines for a model package: profiles, precision policy, the build.
 
-TensorRT is optional and imported lazily: everything here except ``build_engine`` works
-without it (and is tested without it; no TensorRT can be installed where stylert is
-developed, so ``build_engine`` is written from the TensorRT Python API documentation and
-has not been run by the team yet).
+``build_engine`` needs TensorRT and a GPU: no TensorRT can be installed where stylert is
+developed, so it is written from the TensorRT Python API documentation and has not been
+run by the team yet; the rest is tested without it.
 
 * Profile: one optimization profile per graph, min/opt/max per input, derived from the
-  package's symbolic shapes (opt = a VGA camera frame) and overridable per input.
+  package's symbolic shapes (ranges from the model family, opt = a VGA camera frame) and
+  overridable per input.
 * Precision policy: TensorRT >= 10 builds the package's fp16/int8 ONNX strongly typed, so
   the float32 islands and the QDQ int8 scales in the graph are what runs. Older TensorRT
   (JetPack 5) builds the fp32 graph with builder flags (FP16, or INT8 on the QDQ graph).
-* Cache: one engine per (graph hash, profile, precision, TensorRT version, GPU compute
-  capability), written atomically under a file lock with a sidecar that records the key
-  and the engine's sha256; an entry whose sidecar does not match is rebuilt, never loaded.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import hashlib
-import json
-import os
 import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .package import Package, sha256
-
-Shape = Tuple[int, ...]
-Profile = Dict[str, Tuple[Shape, Shape, Shape]]  # input -> (min, opt, max)
-
-# min/opt/max for the symbolic dimensions of the packages (opt: a 640x480 camera frame).
-DEFAULT_RANGES = {
-    "batch": (1, 1, 4),
-    "height": (64, 480, 1088), "width": (64, 640, 1920),
-    "fheight": (8, 60, 136), "fwidth": (8, 80, 240),  # AdaIN features: image / 8
-}
-
-
-class TensorRTError(Exception):
-    """TensorRT cannot do what was asked here; the message says why and what to do."""
-
-
-# -- what this machine has --------------------------------------------------------------
-def cuda_device() -> Optional[Dict[str, object]]:
-    """Name and compute capability of CUDA device 0 through the driver API (no torch,
-    no toolkit needed); None when there is no driver or no device."""
-    names = ["nvcuda.dll"] if os.name == "nt" else ["libcuda.so.1", "libcuda.so"]
-    for name in names:
-        try:
-            cuda = ctypes.CDLL(name)
-            break
-        except OSError:
-            continue
-    else:
-        return None
-    count, dev, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
-    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value < 1:
-        return None
-    cuda.cuDeviceGet(ctypes.byref(dev), 0)
-    cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, dev)  # COMPUTE_CAPABILITY_MAJOR
-    cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev)  # COMPUTE_CAPABILITY_MINOR
-    buf = ctypes.create_string_buffer(256)
-    cuda.cuDeviceGetName(buf, 256, dev)
-    return {"name": buf.value.decode(errors="replace"), "compute_capability": f"{major.value}.{minor.value}"}
-
-
-def _trt():
-    import tensorrt  # noqa: PLC0415  (optional: pip install 'stylert[tensorrt]')
-
-    return tensorrt
-
-
-def unavailable_reason() -> str:
-    """'' when TensorRT can build and run engines here, else the reason in one line."""
-    try:
-        _trt()
-    except ImportError:
-        return "TensorRT is not installed"
-    if cuda_device() is None:
-        return "no CUDA GPU is visible"
-    return ""
-
-
-# What to do about each unavailable_reason(), for commands that need TensorRT.
-FIX = {"TensorRT is not installed": "pip install 'stylert[tensorrt]' on a machine with an NVIDIA GPU (JetPack ships it)",
-       "no CUDA GPU is visible": "TensorRT engines are built on, and for, the GPU that runs them"}
-
+from ... import families
+from ...errors import TensorRTError
+from ...folders import atomic_write
+from ...package import Package, sha256
+from . import FIX, _trt, cuda_device, unavailable_reason
+from .cache import Profile, Shape, cache_dir, cache_key, cached_engine
 
 # -- profiles ---------------------------------------------------------------------------
 def parse_shapes(text: str) -> Dict[str, Tuple[Shape, Shape, Shape]]:
@@ -105,8 +41,11 @@ def parse_shapes(text: str) -> Dict[str, Tuple[Shape, Shape, Shape]]:
     return out
 
 
-def profile(graph: Dict, overrides: Optional[Dict[str, Tuple[Shape, Shape, Shape]]] = None) -> Profile:
-    """min/opt/max per input of a package graph (its stylert.json entry)."""
+def profile(graph: Dict, overrides: Optional[Dict[str, Tuple[Shape, Shape, Shape]]] = None,
+            ranges: Optional[Dict[str, Tuple[int, int, int]]] = None) -> Profile:
+    """min/opt/max per input of a package graph (its stylert.json entry); ``ranges``: min/opt/max
+    per symbolic dimension (default: the common ones, batch, height and width)."""
+    ranges = ranges or families.COMMON_RANGES
     overrides = dict(overrides or {})
     out: Profile = {}
     for i in graph["inputs"]:
@@ -122,11 +61,11 @@ def profile(graph: Dict, overrides: Optional[Dict[str, Tuple[Shape, Shape, Shape
                     raise TensorRTError(f"--shapes {name}: need min <= opt <= max in every dimension")
             out[name] = (mn, opt, mx)
             continue
-        unknown = [d for d in shape if isinstance(d, str) and d not in DEFAULT_RANGES]
+        unknown = [d for d in shape if isinstance(d, str) and d not in ranges]
         if unknown:
             raise TensorRTError(f"input {name} has dimension {unknown[0]!r} with no default range: "
                                 f"give it with --shapes {name}=MIN:OPT:MAX")
-        out[name] = tuple(tuple(DEFAULT_RANGES[d][j] if isinstance(d, str) else d for d in shape)
+        out[name] = tuple(tuple(ranges[d][j] if isinstance(d, str) else d for d in shape)
                           for j in range(3))
     if overrides:
         raise TensorRTError(f"--shapes names no input of this graph: {', '.join(overrides)} "
@@ -148,86 +87,6 @@ def precision_plan(precision: str, trt_version: str) -> Dict[str, object]:
     if precision == "fp16":  # float32 islands kept by constraining those layers
         return {"onnx": "fp32", "strongly_typed": False, "flags": ["FP16", "OBEY_PRECISION_CONSTRAINTS"]}
     return {"onnx": "int8", "strongly_typed": False, "flags": ["INT8", "FP16"]}  # explicit QDQ
-
-
-# -- cache ------------------------------------------------------------------------------
-def cache_dir() -> Path:
-    root = os.environ.get("STYLERT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stylert")
-    return Path(root) / "engines"
-
-
-def cache_key(onnx_sha256: str, prof: Profile, precision: str, trt_version: str,
-              compute_capability: str) -> Dict[str, object]:
-    """Everything an engine depends on; its sha256 names the cache entry."""
-    return {"onnx_sha256": onnx_sha256, "profile": {k: [list(s) for s in v] for k, v in sorted(prof.items())},
-            "precision": precision, "tensorrt": trt_version, "compute_capability": compute_capability}
-
-
-def entry_paths(key: Dict[str, object], graph: str, root: Optional[Path] = None) -> Tuple[Path, Path]:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    base = (root or cache_dir()) / f"{graph}-{key['precision']}-{digest}"
-    return base.with_suffix(".engine"), base.with_suffix(".json")
-
-
-def read_entry(key: Dict[str, object], engine: Path, sidecar: Path) -> Optional[bytes]:
-    """The cached engine bytes, or None when absent, stale or corrupt (then it is rebuilt)."""
-    try:
-        meta = json.loads(sidecar.read_text())
-        data = engine.read_bytes()
-    except (OSError, ValueError):
-        return None
-    if meta.get("key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
-        return None
-    return data
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-@contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive lock on ``path`` (a .lock file), so two processes never build the same
-    engine at once; the second waits and then finds it in the cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        if os.name == "nt":
-            import msvcrt
-            msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if os.name != "nt":
-                import fcntl
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def cached_engine(key: Dict[str, object], graph: str, build: Callable[[], bytes],
-                  root: Optional[Path] = None) -> Tuple[Path, bool]:
-    """(engine path, whether it was built now): the cached entry for ``key``, or ``build()``'s
-    bytes written there atomically, under the entry's lock."""
-    engine, sidecar = entry_paths(key, graph, root)
-    with locked(engine.with_suffix(".lock")):
-        if read_entry(key, engine, sidecar) is not None:
-            return engine, False
-        data = build()
-        _atomic_write(engine, data)
-        _atomic_write(sidecar, json.dumps({"key": key, "sha256": hashlib.sha256(data).hexdigest()},
-                                          indent=1).encode())
-        return engine, True
 
 
 # -- building (needs TensorRT and a GPU) ------------------------------------------------
@@ -261,7 +120,7 @@ def build_engine(onnx_path: Path, prof: Profile, plan: Dict[str, object], timing
     if serialized is None:
         raise TensorRTError(f"TensorRT failed to build an engine for {onnx_path.name} (see its log above)")
     timing_cache.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(timing_cache, bytes(cache.serialize()))
+    atomic_write(timing_cache, bytes(cache.serialize()))
     return bytes(serialized)
 
 
@@ -296,7 +155,8 @@ def build_package(pkg: Package, precision: str, shapes: Optional[str] = None,
         mine = next(p for p in (precision, "fp16", "fp32") if p in have)
         plan = precision_plan(mine, trt.__version__)
         onnx_path = pkg.onnx(name, plan["onnx"])
-        prof = profile(graph, {k: v for k, v in overrides.items() if k in {i["name"] for i in graph["inputs"]}})
+        prof = profile(graph, {k: v for k, v in overrides.items() if k in {i["name"] for i in graph["inputs"]}},
+                       families.get(pkg.kind).ranges)
         key = cache_key(sha256(onnx_path), prof, mine, trt.__version__, device["compute_capability"])
         path, built = cached_engine(key, name, lambda: build_engine(onnx_path, prof, plan, timing))
         log(f"{name} ({mine}): {'built' if built else 'from cache'} {path}")

@@ -1,0 +1,70 @@
+"""``stylert train MODEL``: the project's training recipes (needs torch)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import export_module, fraction, positive_int, positive_ints
+
+# What each `stylert train MODEL` prints when done, from the recipe's metrics.
+TRAIN_SUMMARY = {
+    "ae": lambda m: f"held-out MSE: autoencoder {m['test_mse_ae']:.4f}, PCA {m['test_mse_pca']:.4f}",
+    "stylegan": lambda m: f"SWD to held-out digits: trained {m['swd_trained']:.1f}, "
+                          f"untrained {m['swd_untrained']:.1f}, real {m['swd_real_vs_real']:.1f}",
+    "adain": lambda m: f"held-out: colour statistics moved {m['colour_distance_moved']:.2f} of the way "
+                       f"to the style, edge correlation with the content {m['edge_correlation']:.2f}",
+}
+
+
+def train(args: argparse.Namespace) -> int:
+    recipe = export_module(f"train.{args.model}")
+    common = {"out", "steps", "seed", "every", "resume"}
+    options = {k: v for k, v in vars(args).items() if k in common | set(args.recipe_options)}
+    options["out"] = Path(args.out)
+    metrics = recipe.run(command="stylert " + " ".join(args.argv), **options)
+    print(f"{TRAIN_SUMMARY[args.model](metrics)}; wrote {args.out}/{args.model}.pt, .md, .png")
+    return 0
+
+
+def _train_parser(tsub, name: str, help: str, steps: int, every: int, options) -> None:
+    t = tsub.add_parser(name, help=help)
+    t.add_argument("--out", default=f"runs/{name}", help=f"output folder (default: runs/{name})")
+    t.add_argument("--steps", type=positive_int, default=steps)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--every", type=positive_int, default=every, help="checkpoint every N steps")
+    t.add_argument("--resume", action="store_true", help=f"continue from OUT/{name}.train.pt")
+    for flag, kwargs in options:
+        t.add_argument(flag, **kwargs)
+    t.set_defaults(func=train, recipe_options=[f.lstrip("-").replace("-", "_") for f, _ in options])
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model with the project's recipe (needs torch)")
+    tsub = p.add_subparsers(dest="model", metavar="MODEL", required=True)
+    _train_parser(tsub, "ae", "the MLP autoencoder on scikit-learn's digits", 6000, 1000, [
+        ("--batch", dict(type=positive_int, default=128)),
+        ("--lr", dict(type=float, default=2e-3)),
+        ("--latent", dict(type=positive_int, default=2, help="latent size (2 draws the manifold)")),
+        ("--hidden", dict(type=positive_ints, default=[256, 128], help="hidden sizes, e.g. 256,128")),
+    ])
+    _train_parser(tsub, "adain", "the AdaIN decoder on the bundled photographs", 6000, 250, [
+        ("--width", dict(type=fraction, default=0.25, help="channel width multiplier (1 = VGG-19)")),
+        ("--size", dict(type=positive_int, default=128, help="training crop size")),
+        ("--batch", dict(type=positive_int, default=4)),
+        ("--lr", dict(type=float, default=5e-4)),
+        ("--style-weight", dict(type=float, default=10.0)),
+        ("--recon-weight", dict(type=float, default=0.0,
+                                help="weight of a pixel reconstruction loss (sharper structure)")),
+        ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
+        ("--unsafe-pickle", dict(action="store_true",
+                                 help="allow a --vgg file that needs full unpickling (runs its code)")),
+    ])
+    _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
+        ("--size", dict(type=positive_int, default=32, help="output resolution (power of two)")),
+        ("--channels", dict(type=positive_ints, default=[64, 64, 32, 16], help="channels per block, 4x4 first")),
+        ("--style-dim", dict(type=positive_int, default=64)),
+        ("--n-mlp", dict(type=positive_int, default=8, help="mapping network depth")),
+        ("--batch", dict(type=positive_int, default=16)),
+        ("--lr", dict(type=float, default=1e-3)),
+    ])

@@ -1,0 +1,125 @@
+"""Capture and writer threads: a source read on its own thread (live sources: newest frame
+only, stale ones dropped and counted; files: every frame, in order), and file sinks written
+on another, so neither I/O ever waits on inference."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+from .sinks import Sink
+from .sources import Source
+
+
+@dataclass
+class Frame:
+    image: np.ndarray      # uint8 HxWx3 BGR
+    index: int             # position in the source
+    t_capture_ns: int      # perf_counter_ns when it was captured
+
+
+class Capture:
+    """Reads a source on a thread. Live: only the newest frame is kept (older ones are
+    dropped and counted). Files: every frame, in order (bounded queue, the reader waits).
+    A live source that stops delivering is retried, then reported by ``error``."""
+
+    def __init__(self, source: Source, retries: int = 3, timeout_s: float = 2.0):
+        self.source, self.retries, self.timeout_s = source, retries, timeout_s
+        self.captured = self.dropped = 0
+        self.error: Optional[str] = None
+        self._q: "queue.Queue[Optional[Frame]]" = queue.Queue(maxsize=1 if source.live else 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stylert-capture", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Optional[Frame]) -> None:
+        if self.source.live:
+            try:  # keep only the newest
+                self._q.get_nowait()
+                self.dropped += 1
+            except queue.Empty:
+                pass
+            self._q.put_nowait(item)
+            return
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                img = self.source.read()
+                if img is None:
+                    if self.source.stalls and failures < self.retries:
+                        failures += 1
+                        time.sleep(0.2 * failures)
+                        continue
+                    if self.source.stalls:
+                        self.error = f"the source stopped delivering frames (after {failures} retries)"
+                    break
+                failures = 0
+                self._put(Frame(img, self.captured, time.perf_counter_ns()))
+                self.captured += 1
+        except Exception as e:  # a backend error ends the run cleanly, with the reason
+            self.error = f"capture failed: {e}"
+        finally:
+            self._put(None)
+
+    def get(self) -> Optional[Frame]:
+        """The next frame, or None when the source ended (or stopped responding)."""
+        try:
+            frame = self._q.get(timeout=self.timeout_s * (self.retries + 1))
+        except queue.Empty:
+            self.error = self.error or f"no frame for {self.timeout_s * (self.retries + 1):.0f} s"
+            return None
+        return frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.source.close()
+
+
+class Writer:
+    """Writes frames to the file sinks on its own thread (bounded queue: the loop waits
+    rather than piling frames up) and records each frame's latency when written."""
+
+    def __init__(self, sinks: List[Sink]):
+        self.sinks, self.latencies_ns = sinks, []
+        self.written = 0
+        self.error: Optional[str] = None
+        self._q: "queue.Queue" = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, name="stylert-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            frame, t_capture = item
+            try:
+                for s in self.sinks:
+                    s.write(frame)
+            except Exception as e:  # a full disk ends the run with the reason, files finalized
+                self.error = f"writing failed: {e}"
+            self.latencies_ns.append(time.perf_counter_ns() - t_capture)
+            self.written += 1
+
+    def put(self, frame, t_capture):
+        self._q.put((frame, t_capture))
+
+    def close(self):
+        self._q.put(None)
+        self._thread.join()
+        for s in self.sinks:
+            s.close()

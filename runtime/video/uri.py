@@ -1,0 +1,73 @@
+"""Source and sink URIs (the nouns of jetson-inference), parsed once into a small record.
+
+Sources: ``demo``; ``0`` (camera index); ``/dev/video0`` or ``v4l2:///dev/video0``;
+``csi://0`` (Jetson CSI camera); ``rtsp://``, ``rtmp://``, ``http(s)://`` streams; a folder
+or glob of images; an ``img_%03d.png`` pattern; ``file://clip.mp4`` or a plain path.
+Sinks: ``display://`` (a window), ``none``, ``file://out.mp4`` / ``.avi`` / ``.mkv`` /
+``.mov`` or a plain path, and ``frames_%04d.png`` patterns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import VideoError
+
+STREAMS = ("rtsp://", "rtmp://", "http://", "https://")
+
+
+@dataclass(frozen=True)
+class Uri:
+    kind: str      # sources: demo camera csi v4l2 stream folder glob pattern file; sinks: display none pattern file
+    target: str    # the path, URL or device; for cameras the index as text
+    text: str      # as the user wrote it
+
+    @property
+    def live(self) -> bool:
+        """Frames come in real time (cameras, streams, the demo) and may be dropped."""
+        return self.kind in ("demo", "camera", "csi", "v4l2", "stream")
+
+
+def _path(text: str) -> str:
+    return text[len("file://"):] if text.startswith("file://") else text
+
+
+def source(text: str) -> Uri:
+    """What a --source names (existence of files is checked when it is opened)."""
+    if text == "demo":
+        return Uri("demo", "", text)
+    if text.isdigit():
+        return Uri("camera", text, text)
+    if text.startswith("csi://"):
+        sensor = text[len("csi://"):] or "0"
+        if not sensor.isdigit():
+            raise VideoError(f"{text}: a CSI camera is csi://N with N the sensor id, e.g. csi://0")
+        return Uri("csi", sensor, text)
+    if text.startswith("v4l2://"):
+        return Uri("v4l2", text[len("v4l2://"):], text)
+    if text.startswith(STREAMS):
+        return Uri("stream", text, text)
+    path = _path(text)
+    if path.startswith("/dev/video"):
+        return Uri("v4l2", path, text)
+    if os.path.isdir(path):
+        return Uri("folder", path, text)
+    if any(c in path for c in "*?["):
+        return Uri("glob", path, text)
+    if "%" in path:
+        return Uri("pattern", path, text)
+    return Uri("file", path, text)
+
+
+def sink(text: str) -> Uri:
+    """What an --output names."""
+    if text in ("none", "null://", ""):
+        return Uri("none", "", text)
+    if text.startswith("display://"):
+        return Uri("display", text[len("display://"):], text)
+    if text.startswith(STREAMS):
+        raise VideoError(f"--output {text}: network outputs are not supported yet; write a file "
+                         f"(--output out.mp4) or show a window (--output display://)")
+    path = _path(text)
+    return Uri("pattern" if "%" in path else "file", path, text)
