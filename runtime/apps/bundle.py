@@ -61,7 +61,7 @@ def bundle(pkg: Package, out: os.PathLike | str, force: bool = False) -> Dict:
     out = Path(out)
     try:
         with folders.building(out, force) as tmp:
-            shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt", "parity_io.npz"))
+            shutil.copytree(pkg.path, tmp / "package", ignore=shutil.ignore_patterns("model.pt"))
             command = ["stylert", *families.get(pkg.kind).bundle_command]
             info = {"kind": pkg.kind, "package": "package", "package_checksum": pkg.meta.get("checksum"),
                     "graphs": list(pkg.graphs), "precisions": {g: pkg.precisions(g) for g in pkg.graphs},
