@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator, Union
 
@@ -50,13 +51,10 @@ def staging(out: Path, force: bool) -> Path:
         raise FolderError(f"cannot create {out}: {e.strerror} ({e.filename})") from None
     if not os.access(parent, os.W_OK):
         raise FolderError(f"cannot write to {parent}: choose a writable output folder")
-    tmp = parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir()
+    try:  # a name of its own: two runs (or threads) never share a staging folder
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     except OSError as e:
         raise FolderError(f"cannot write to {parent}: {e.strerror}") from None
-    return tmp
 
 
 def publish(tmp: Path, out: Path, force: bool = False) -> None:
