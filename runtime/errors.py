@@ -57,8 +57,3 @@ class ExportError(StylertError):
 class TritonError(StylertError):
     """A Triton model repository that cannot be written as asked."""
 
-
-class Interrupted(StylertError):
-    """SIGINT or SIGTERM: the command stopped, its outputs finalized or removed."""
-
-    exit_code = 130
