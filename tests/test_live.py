@@ -176,12 +176,19 @@ def test_target_fps_lowers_the_processing_size(tmp_path):
 
 
 def test_target_fps_steps_down_and_back_up():
-    assert live.adapt_scale(1.0, 20, 25) == pytest.approx(0.85)   # below the target: smaller
-    assert live.adapt_scale(0.31, 5, 25) == pytest.approx(0.2635)
-    assert live.adapt_scale(0.29, 5, 25) == 0.29                   # floor: 0.3 of the asked size
-    assert live.adapt_scale(0.85, 30, 25) == 0.85                  # a little above: stay (no swinging)
-    assert live.adapt_scale(0.7225, 40, 25) == pytest.approx(0.85)  # well above: back up a step
-    assert live.adapt_scale(0.95, 60, 25) == 1.0 and live.adapt_scale(1.0, 60, 25) == 1.0  # never above --size
+    budget = live.BUDGET / 25  # seconds of inference a frame may take at 25 FPS
+    assert live.adapt_scale(1.0, 1.2 * budget, 25) == pytest.approx(0.85)    # over budget: smaller
+    assert live.adapt_scale(0.31, 1.2 * budget, 25) == pytest.approx(0.2635)
+    assert live.adapt_scale(0.29, 1.2 * budget, 25) == 0.29                   # floor: 0.3 of the asked size
+    assert live.adapt_scale(0.85, 0.8 * budget, 25) == 0.85                   # a step up would not fit: stay
+    assert live.adapt_scale(0.7225, 0.5 * budget, 25) == pytest.approx(0.85)  # room: back up a step
+    assert live.adapt_scale(0.95, 0.1 * budget, 25) == 1.0 and live.adapt_scale(1.0, 0.1 * budget, 25) == 1.0
+
+
+def test_auto_scale_jumps_to_the_size_that_fits():
+    assert live.auto_scale(live.BUDGET / 30, 30) == pytest.approx(1.0)     # the capture size fits
+    assert live.auto_scale(4 * live.BUDGET / 30, 30) == pytest.approx(0.5)  # 4x the work: half the side
+    assert live.auto_scale(100.0, 30) == 0.3                                # floor
 
 
 class _Recorder:
@@ -237,3 +244,47 @@ def test_window_under_a_virtual_display(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "5 processed" in done.stdout
     assert _count(tmp_path / "o.avi") == (5, (120, 160, 3))
+
+
+# -------------------------------------------------------------------- real-time defaults
+def test_no_flags_picks_the_fastest_variant_and_an_auto_size(tmp_path, capsys):
+    argv = ["live", "--source", "demo", "--width", "160", "--height", "120", "--output", "none",
+            "--max-frames", "20", "--json", str(tmp_path / "s.json")]
+    assert cli.main(argv) == 0
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["precision"] == "int8" and s["processing"] == "auto" and s["target_fps"] == 30
+    assert all(d % 8 == 0 for d in s["processing_size"]) and s["processing_size"][0] <= 160
+    out = capsys.readouterr().out
+    assert out.startswith("live: backend: onnxruntime-cpu, int8 (int8: the fastest variant on onnxruntime-cpu")
+    assert "(auto, target 30 FPS)" in out
+
+
+def test_explicit_flags_win_and_a_missing_variant_is_one_line(tmp_path, capsys):
+    argv = ["live", "--source", "demo", "--width", "160", "--height", "120", "--output", "none", "--max-frames", "8",
+            "--size", "96x72", "--precision", "fp32", "--json", str(tmp_path / "s.json")]
+    assert cli.main(argv) == 0
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert (s["precision"], s["processing_size"], s["processing"]) == ("fp32", [96, 72], "given")
+    capsys.readouterr()
+    assert cli.main([*argv[:-4], "--precision", "fp16"]) == 2  # the bundled package has no fp16 files
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no fp16 variant of encoder, decoder" in err and "re-export" in err
+
+
+def test_recordings_carry_no_heads_up_line_unless_asked(tmp_path):
+    def top_rows(*extra):
+        out = tmp_path / ("hud" if extra else "clean")
+        out.mkdir()
+        assert cli.main(["live", "--source", "demo", "--width", "160", "--height", "120", "--size", "96x72",
+                         "--max-frames", "3", "--output", str(out / "f_%02d.png"), *extra]) == 0
+        return cv2.imread(str(out / "f_02.png"))[2:20]
+    assert np.median(top_rows("--hud")) == 0  # the black heads-up bar (white text on it)
+    assert top_rows().mean() > 20            # the stylized picture
+
+
+def test_duration_loops_the_demo_scene(tmp_path):
+    argv = ["live", "--source", "demo", "--width", "96", "--height", "72", "--size", "48x32", "--output", "none",
+            "--demo-frames", "10", "--duration", "1.2", "--json", str(tmp_path / "s.json")]
+    assert cli.main(argv) == 0
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames_captured"] > 10 and s["stopped_by"] == "end or limit" and s["seconds"] >= 1.2

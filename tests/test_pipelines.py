@@ -95,6 +95,31 @@ def test_colour_preservation_matches_the_reference(packages, net, imgs):
     assert not close(st(content), got)
 
 
+def test_luma_colour_keeps_the_contents_chroma_without_re_encoding(packages, imgs):
+    st = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    st.set_style(imgs["coffee"])
+    content = imgs["chelsea"]
+    plain, luma = st(content), st(content, preserve_color="luma")
+    ycc = [cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2YCrCb).astype(np.float32)
+           for x in (content, plain, luma)]
+    chroma = lambda a, b: float(np.abs(a[..., 1:] - b[..., 1:]).mean())  # noqa: E731
+    assert chroma(ycc[2], ycc[0]) < 1.5 < chroma(ycc[1], ycc[0])  # the content's colours
+    assert np.abs(ycc[2][..., 0] - ycc[1][..., 0]).mean() < 2.0   # the stylized luma
+    with pytest.raises(ValueError, match="preserve_color must be"):
+        st(content, preserve_color="hue")
+
+
+def test_stylize_a_style_folder_runs_each_style(packages, imgs, tmp_path):
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for name in ("coffee", "hubble_deep_field"):
+        cv2.imwrite(str(styles / f"{name}.png"), imgs[name][..., ::-1])
+    cv2.imwrite(str(tmp_path / "cat.png"), imgs["chelsea"][..., ::-1])
+    assert cli.main(["stylize", str(tmp_path / "cat.png"), "--style", str(styles), "-o", str(tmp_path / "out"),
+                     "--package", str(packages["adain"].path)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cat_coffee.png", "cat_hubble_deep_field.png"]
+
+
 def test_mask_gives_each_region_its_style(packages, net, imgs):
     st = Stylizer(packages["adain"], backend="onnxruntime-cpu", style_size=None)
     st.set_style(imgs["coffee"], background=imgs["hubble_deep_field"])

@@ -43,13 +43,14 @@ def load_package(path: str):
     return load(path)
 
 
-def pipeline_options(p: argparse.ArgumentParser) -> None:
+def pipeline_options(p: argparse.ArgumentParser, precision: str = "fp32") -> None:
     from ..backends import BACKENDS
 
     p.add_argument("--package", help="model package folder (default: the bundled one)")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="package variant to run (int8: fastest on CPUs)")
+    p.add_argument("--precision", choices=["auto", *PRECISIONS], default=precision,
+                   help=f"package variant to run; auto: the backend's fastest (int8 on CPUs, fp16 on GPUs) "
+                        f"(default: {precision})")
 
 
 # -- argument types (argparse turns their errors into a usage line and exit 2) ----------

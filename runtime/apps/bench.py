@@ -192,7 +192,7 @@ def _live_run(backend: str, precision: str, size: int, package: Optional[str], s
     from .live import LiveOptions, run as live_run
 
     s = live_run(LiveOptions(source="demo", outputs=["none"], size=_live_size(size), backend=backend,
-                             precision=precision, package=package, duration=seconds, demo_frames=100_000))
+                             precision=precision, package=package, duration=seconds, quiet=True))
     return {"fps": s["fps"], "latency_ms": s["latency_ms"], "frames_captured": s["frames_captured"],
             "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
 

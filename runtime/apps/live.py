@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import resource
 import signal
 import threading
@@ -32,7 +33,7 @@ from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
 log = logging.getLogger("stylert")
 DEFAULT_STYLES = ["coffee.jpg", "immunohistochemistry.jpg", "hubble_deep_field.jpg"]
-KEYS = "n/p style, +/- alpha, o original, c colour, s snapshot, r record, q quit"
+KEYS = "n/p style, +/- alpha, o original, c colour, h heads-up line, s snapshot, r record, q quit"
 
 
 @dataclass
@@ -40,13 +41,14 @@ class LiveOptions:
     source: str = "demo"
     outputs: List[str] = field(default_factory=list)  # empty: a window if there is a display
     styles: List[str] = field(default_factory=list)   # files or folders; empty: the bundled ones
-    size: Optional[Tuple[int, int]] = None            # processing (width, height); None: capture size
-    target_fps: float = 0.0
+    size: Optional[Tuple[int, int]] = None            # processing (width, height); None: auto
+    target_fps: Optional[float] = None                # None: the source's rate (at most 30) when size is auto
     backend: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"                           # auto: the backend's fastest variant
     package: Optional[str] = None
     alpha: float = 1.0
-    preserve_color: bool = False
+    preserve_color: bool = False                      # luma-only transfer (video speed)
+    hud: bool = False                                 # burn the heads-up line into file outputs too
     smoothing: float = 0.0
     max_frames: int = 0
     duration: float = 0.0
@@ -57,20 +59,25 @@ class LiveOptions:
     realtime: bool = False    # pace file sources at their frame rate
     demo_frames: int = 300
     json_path: Optional[str] = None
+    quiet: bool = False       # no start line (benchmarks)
 
 
 def add_parser(sub) -> None:
     live = sub.add_parser("live", help="stylize a camera, video or the bundled demo scene in real time")
-    live.add_argument("--source", default="demo", help="0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
+    live.add_argument("--source", default="demo", help="default: demo (the bundled moving scene); 0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
                                                        "path, an image folder/glob/img_%%03d.png, rtsp://..., or demo")
     live.add_argument("--output", action="append", help="display://, file://out.mp4 (or .avi, img_%%04d.png), none; "
                                                         "repeat for several (default: a window, or none without a display)")
     live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
-    live.add_argument("--size", type=wxh, help="processing size WxH (display and files keep the capture size)")
-    live.add_argument("--target-fps", type=nonneg, default=0.0,
-                      help="adapt the processing size (at most --size) to reach this FPS")
+    live.add_argument("--size", type=wxh, help="processing size WxH (display and files keep the capture size; "
+                                               "default: chosen and adapted to hold --target-fps)")
+    live.add_argument("--target-fps", type=nonneg, default=None,
+                      help="adapt the processing size (at most --size) to reach this FPS (default without "
+                           "--size: the source's rate, at most 30; 0: never adapt)")
     live.add_argument("--alpha", type=alpha, default=1.0)
-    live.add_argument("--preserve-color", action="store_true")
+    live.add_argument("--preserve-color", action="store_true",
+                      help="keep the source's colours (luma-only transfer: no per-frame style re-encoding)")
+    live.add_argument("--hud", action="store_true", help="burn the heads-up line into file outputs too")
     live.add_argument("--smoothing", type=float, default=0.0, help="carry content statistics across frames, in [0, 1)")
     live.add_argument("--max-frames", type=positive_int, default=0)
     live.add_argument("--duration", type=nonneg, default=0.0, help="stop after this many seconds")
@@ -81,7 +88,7 @@ def add_parser(sub) -> None:
     live.add_argument("--flip", action="store_true", help="mirror horizontally (selfie cameras)")
     live.add_argument("--realtime", action="store_true", help="pace file sources at their frame rate")
     live.add_argument("--demo-frames", type=positive_int, default=300, help="length of the demo scene")
-    pipeline_options(live)
+    pipeline_options(live, precision="auto")
     live.set_defaults(func=command)
 
 
@@ -92,7 +99,7 @@ def command(args: argparse.Namespace) -> int:
                       preserve_color=args.preserve_color, smoothing=args.smoothing,
                       max_frames=args.max_frames, duration=args.duration, width=args.width,
                       height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
-                      demo_frames=args.demo_frames, json_path=args.json)
+                      demo_frames=args.demo_frames, json_path=args.json, hud=args.hud)
     summary = run(opt)
     print(describe(summary))
     return 0 if not summary["error"] else 2
@@ -103,14 +110,16 @@ def style_files(items: List[str]) -> List[str]:
     return expand(items, "style images") if items else [str(ASSETS / s) for s in DEFAULT_STYLES]
 
 
-def adapt_scale(scale: float, fps: float, target: float) -> float:
-    """--target-fps: the processing size 15% smaller while below the target (down to 0.3 of
-    the asked size), 15% larger again when well above it, up to the asked size. "Well above"
-    is 1.45x: one step up costs ~1.38x per frame (area), so the FPS stays above the target
-    instead of swinging back and forth."""
-    if fps < target and scale > 0.3:
+def adapt_scale(scale: float, seconds_per_frame: float, target: float) -> float:
+    """--target-fps: the processing size 15% smaller while a frame's inference takes more than
+    its budget (BUDGET of the frame interval; down to 0.3 of the asked size), 15% larger when
+    even the larger size (~1.38x the work) would fit in 90% of it, up to the asked size. It
+    judges inference time, not the FPS at the sink: with the target at the source's rate
+    the FPS can never exceed it, so it would never say "room to grow"."""
+    budget = BUDGET / target
+    if seconds_per_frame > budget and scale > 0.3:
         return scale * 0.85
-    if fps > 1.45 * target and scale < 1.0:
+    if seconds_per_frame / 0.85 ** 2 < 0.9 * budget and scale < 1.0:
         return min(1.0, scale / 0.85)
     return scale
 
@@ -118,6 +127,22 @@ def adapt_scale(scale: float, fps: float, target: float) -> float:
 def _hud(img: np.ndarray, text: str) -> None:
     cv2.rectangle(img, (0, 0), (img.shape[1], 22), (0, 0, 0), -1)
     cv2.putText(img, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+# Auto size: a first measurement at the capture size sets the processing scale in one jump
+# (cost ~ pixels, so scale = sqrt(budget / time)); adapt_scale then steps gently.
+CALIBRATE_FRAMES = 3
+BUDGET = 0.85  # of the frame interval: room for capture, resizes and writing
+
+
+def auto_scale(seconds_per_frame: float, target_fps: float) -> float:
+    """The processing scale (of the capture size) that should hold ``target_fps``."""
+    return float(np.clip(math.sqrt(BUDGET / target_fps / max(seconds_per_frame, 1e-6)), 0.3, 1.0))
+
+
+def _even8(size: Tuple[float, float]) -> Tuple[int, int]:
+    """A processing size in whole multiples of 8 (the encoder's stride: no padding work)."""
+    return max(16, int(size[0]) // 8 * 8), max(16, int(size[1]) // 8 * 8)
 
 
 def run(opt: LiveOptions) -> Dict:
@@ -139,29 +164,39 @@ def run(opt: LiveOptions) -> Dict:
     styles = style_files(opt.styles)
     st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision)
     st.set_style(styles[0])
-    source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames)
+    source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames, loop=bool(opt.duration))
+    # Explicit flags win: a given --size is kept unless --target-fps is given too.
+    target = opt.target_fps if opt.target_fps is not None else (0.0 if opt.size else min(source.fps, 30.0))
     capture = Capture(source)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     writer, display = None, None
-    state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None}
+    state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None,
+             "hud": True}
     processed, t0 = 0, time.perf_counter()
     display_lat: List[int] = []
+    infer_s: List[float] = []
     try:  # from here on, whatever happens, the capture stops, files are finalized, handlers restored
         frame = capture.get()
         if frame is None:
             raise VideoError(f"source {opt.source} gave no frames" + (f" ({capture.error})" if capture.error else ""))
         h, w = frame.image.shape[:2]
         proc = opt.size or (w, h)
+        chosen = _even8(proc)
+        if not opt.quiet:
+            how = (f"auto for {target:g} FPS from {w}x{h}" if not opt.size else
+                   f"{proc[0]}x{proc[1]}" + (f", adapting for {target:g} FPS" if target else ""))
+            print(f"live: {st.choice}; processing size {how}", flush=True)
         display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
         writer = Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")])
         t0 = time.perf_counter()
         recent: List[float] = []
-        scale, chosen = 1.0, proc
+        scale = 1.0
         while frame is not None and not stop.is_set():
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
-            pw, ph = max(16, int(chosen[0])), max(16, int(chosen[1]))
-            out = st.frame(img, (pw, ph), state["alpha"], state["color"], opt.smoothing)
+            started = time.perf_counter()
+            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing)
+            infer_s.append(time.perf_counter() - started)
             if state["original"]:
                 out = np.hstack([img, out])
             processed += 1
@@ -169,20 +204,23 @@ def run(opt: LiveOptions) -> Dict:
             recent = (recent + [now])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
             lat_ms = (time.perf_counter_ns() - frame.t_capture_ns) / 1e6
-            _hud(out, f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend}  "
-                      f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {pw}x{ph}")
-            if writer.sinks:
-                writer.put(out, frame.t_capture_ns)
+            hud = (f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend} {st.choice.precision}  "
+                   f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {chosen[0]}x{chosen[1]}")
+            if writer.sinks:  # recordings stay clean unless --hud asks
+                writer.put(_with_hud(out, hud) if opt.hud else out, frame.t_capture_ns)
             if state["recorder"] is not None:
-                state["recorder"].write(out)
+                state["recorder"].write(_with_hud(out, hud) if opt.hud else out)
             if display is not None:
-                key = display.show(out)
+                key = display.show(_with_hud(out, hud) if state["hud"] else out)
                 display_lat.append(time.perf_counter_ns() - frame.t_capture_ns)
                 if _keys(key, state, st, styles, out, (w, h), source.fps):
                     break
-            if opt.target_fps and processed % 15 == 0:
-                scale = adapt_scale(scale, fps, opt.target_fps)
-                chosen = (proc[0] * scale, proc[1] * scale)
+            if target and not opt.size and processed == CALIBRATE_FRAMES:
+                scale = auto_scale(float(np.median(infer_s[1:])), target)  # the first call warms up
+                chosen = _even8((proc[0] * scale, proc[1] * scale))
+            elif target and processed > CALIBRATE_FRAMES and processed % 15 == 0:
+                scale = adapt_scale(scale, float(np.median(infer_s[-15:])), target)
+                chosen = _even8((proc[0] * scale, proc[1] * scale))
             if (opt.max_frames and processed >= opt.max_frames) or writer.error or \
                     (opt.duration and now - t0 >= opt.duration):
                 break
@@ -203,7 +241,9 @@ def run(opt: LiveOptions) -> Dict:
     lat = np.asarray(writer.latencies_ns or display_lat or [0], np.float64) / 1e6
     summary = {
         "source": opt.source, "outputs": outputs, "backend": str(st.choice), "precision": st.choice.precision,
-        "capture_size": [w, h], "processing_size": [max(16, int(chosen[0])), max(16, int(chosen[1]))],
+        "capture_size": [w, h], "processing_size": list(chosen),
+        "processing": "auto" if not opt.size else "given" + (", adapted" if target else ""),
+        "target_fps": target,
         "frames_captured": capture.captured, "frames_processed": processed,
         "frames_dropped": capture.dropped,
         "seconds": elapsed, "fps": processed / elapsed if elapsed > 0 else 0.0,
@@ -223,6 +263,12 @@ def run(opt: LiveOptions) -> Dict:
     return summary
 
 
+def _with_hud(img: np.ndarray, text: str) -> np.ndarray:
+    out = img.copy()
+    _hud(out, text)
+    return out
+
+
 def _keys(key: int, state: Dict, st: Stylizer, styles: List[str], frame, size, fps) -> bool:
     """Window controls (see KEYS); True to quit."""
     if key in (ord("q"), 27):
@@ -238,6 +284,8 @@ def _keys(key: int, state: Dict, st: Stylizer, styles: List[str], frame, size, f
         state["original"] = not state["original"]
     elif key == ord("c"):
         state["color"] = not state["color"]
+    elif key == ord("h"):
+        state["hud"] = not state["hud"]
     elif key == ord("s"):
         path = time.strftime("snapshot_%Y%m%d_%H%M%S.png")
         cv2.imwrite(path, frame)
@@ -258,7 +306,8 @@ def describe(summary: Dict) -> str:
     s = summary
     lines = [*s["notes"],
              f"{s['backend']}; capture {s['capture_size'][0]}x{s['capture_size'][1]}, processing "
-             f"{s['processing_size'][0]}x{s['processing_size'][1]}",
+             f"{s['processing_size'][0]}x{s['processing_size'][1]} ({s['processing']}"
+             + (f", target {s['target_fps']:g} FPS)" if s["target_fps"] else ")"),
              f"frames: {s['frames_captured']} captured, {s['frames_processed']} processed, "
              f"{s['frames_dropped']} dropped in {s['seconds']:.1f} s: {s['fps']:.1f} FPS",
              f"latency capture->output: p50 {s['latency_ms']['p50']:.0f} ms, p95 {s['latency_ms']['p95']:.0f} ms, "

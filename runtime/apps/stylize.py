@@ -15,7 +15,8 @@ from . import alpha, floats, out_folder, pipeline_options, positive_int
 def add_parser(sub) -> None:
     p = sub.add_parser("stylize", help="style transfer on image files")
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("--style", required=True, help="style image(s), comma-separated to mix")
+    p.add_argument("--style", required=True, help="style image(s), comma-separated to mix; or a folder: "
+                                                  "each of its styles in turn (outputs NAME_STYLE.EXT)")
     p.add_argument("--weights", type=floats, help="mixing weights for several styles, e.g. 0.7,0.3")
     p.add_argument("--alpha", type=alpha, default=1.0, help="stylization strength in [0, 1] (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
@@ -36,26 +37,35 @@ def command(args: argparse.Namespace) -> int:
     from ..pipelines.stylizer import Stylizer
 
     files = [Path(f) for f in expand(args.images)]
-    styles = [s for s in args.style.split(",") if s]
+    folder = Path(args.style).is_dir()
+    # A folder: each style in turn (pytorch-AdaIN's --style_dir); a list: one mix of them.
+    runs = [[s] for s in expand([args.style], "style images")] if folder else [[s for s in args.style.split(",") if s]]
     if args.mask and not args.style_bg:
         raise UsageError("--mask needs --style-bg (the style where the mask is black)")
+    if folder and args.weights:
+        raise UsageError("--weights mixes a list of styles; a --style folder runs each style in turn")
     out = out_folder(args.out)
     logging.getLogger("stylert").setLevel(logging.WARNING)
     st = Stylizer(args.package, backend=args.backend, precision=args.precision)
     print(st.choice, file=sys.stderr)
-    st.set_style(styles, args.weights, background=args.style_bg)
     mask = read_image(args.mask)[..., 0] if args.mask else None
-    failed = []
-    for f in tqdm(files, desc="stylize", unit="image", disable=len(files) < 2):
-        try:
-            img = read_image(f)
-            if args.size:
-                img = resize_short(img, args.size)
-            result = st(img, alpha=args.alpha, preserve_color=args.preserve_color, mask=mask)
-            write_image(out / f"{f.stem}.{args.ext}", result)
-        except ImageError as e:
-            failed.append(str(e) if str(f) in str(e) else f"{f}: {e}")
+    failed, total = [], len(files) * len(runs)
+    bar = tqdm(total=total, desc="stylize", unit="image", disable=total < 2)
+    for styles in runs:
+        st.set_style(styles, args.weights, background=args.style_bg)
+        suffix = f"_{Path(styles[0]).stem}" if folder else ""
+        for f in files:
+            try:
+                img = read_image(f)
+                if args.size:
+                    img = resize_short(img, args.size)
+                result = st(img, alpha=args.alpha, preserve_color=args.preserve_color, mask=mask)
+                write_image(out / f"{f.stem}{suffix}.{args.ext}", result)
+            except ImageError as e:
+                failed.append(str(e) if str(f) in str(e) else f"{f}: {e}")
+            bar.update()
+    bar.close()
     for line in failed:
         print(f"stylert: error: {line}", file=sys.stderr)
-    print(f"wrote {len(files) - len(failed)} of {len(files)} images to {out}")
+    print(f"wrote {total - len(failed)} of {total} images to {out}")
     return 2 if failed else 0

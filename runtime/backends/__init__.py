@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import BackendError
+from ..errors import BackendError, PackageError
 from ..package import Package
 from . import onnxrt, pytorch, tensorrt
 from .base import Backend, Choice, Engine
@@ -56,15 +56,40 @@ def choose(backend: str = "auto") -> Tuple[str, str]:
     return backend, ""
 
 
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
+
+
+def _precision(pkg: Package, names: List[str], entry: Backend, precision: str) -> Tuple[str, str]:
+    """(the precision to open, why when it was picked): "auto" is the fastest variant this
+    backend runs that every graph has; an asked variant a graph lacks is an error, never a
+    silent substitution."""
+    if precision == "auto":
+        have = [p for p in entry.fastest if all(p in pkg.graphs[n]["files"] for n in names)]
+        if have:
+            return have[0], f"{have[0]}: the fastest variant on {entry.name}"
+        return "fp32", ""
+    if precision not in PRECISIONS:
+        raise BackendError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    missing = [n for n in names if precision not in pkg.graphs[n]["files"]]
+    if missing:
+        raise PackageError(f"{pkg.path} has no {precision} variant of {', '.join(missing)} (it has "
+                           f"{', '.join(pkg.graphs[missing[0]]['files'])}): re-export with --precision "
+                           f"fp32,{precision}, or run another --precision")
+    return precision, ""
+
+
 def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
                  graphs: Optional[List[str]] = None, spin: bool = True) -> Tuple[Dict[str, Engine], Choice]:
-    """({graph: engine}, the choice) for the package's graphs (or those named); ``spin``:
-    see onnxrt.session."""
+    """({graph: engine}, the choice) for the package's graphs (or those named); ``precision``
+    "auto" picks the backend's fastest variant; ``spin``: see onnxrt.session."""
     chosen, reason = choose(backend)
     entry = REGISTRY[chosen]
-    engines = entry.open(pkg, graphs or list(pkg.graphs), precision, spin)
+    names = graphs or list(pkg.graphs)
+    precision, picked = _precision(pkg, names, entry, precision)
+    engines = entry.open(pkg, names, precision, spin)
     runs = entry.runs(precision)
     if runs != precision:
-        reason = ", ".join(filter(None, [reason, f"{runs}: {chosen} runs the reference weights"]))
+        picked = f"{runs}: {chosen} runs the reference weights"
+    reason = ", ".join(filter(None, [picked, reason]))
     device = next(iter(engines.values())).device
     return engines, Choice(chosen, runs, device, reason)

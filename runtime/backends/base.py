@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class Backend:
     open: Callable[..., Dict[str, Engine]]
     # the precision it really runs when asked for one (torch: the fp32 reference weights)
     runs: Callable[[str], str] = lambda precision: precision
+    fastest: Tuple[str, ...] = ()  # precision "auto": the first of these the package has, else fp32
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ def _opener(provider: str):
 
 
 BACKENDS = [
-    Backend("onnxruntime-cuda", lambda: "" if works(CUDA) else "no working CUDA provider", _opener(CUDA)),
-    Backend("onnxruntime-cpu", lambda: "", _opener(CPU)),
+    Backend("onnxruntime-cuda", lambda: "" if works(CUDA) else "no working CUDA provider", _opener(CUDA),
+            fastest=("fp16",)),
+    Backend("onnxruntime-cpu", lambda: "", _opener(CPU), fastest=("int8",)),
 ]

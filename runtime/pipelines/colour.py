@@ -25,3 +25,13 @@ def coral(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     t_cov = t_norm @ t_norm.T + np.eye(3)
     moved = sqrtm(t_cov) @ np.linalg.inv(sqrtm(s_cov)) @ s_norm
     return (moved * t_std + t_mean).reshape(source.shape).astype(np.float32)
+
+
+def keep_luma(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """Luminance-only transfer, cheap enough for live video: the content's colours with the
+    stylized image's luma (Rec. 601 weights). Adding the luma difference to all three
+    channels moves Y by exactly that difference (the weights sum to 1) and keeps the
+    content's chroma (R-Y, B-Y). NCHW float RGB in [0, 1], same shapes."""
+    w = np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 3, 1, 1)
+    delta = ((stylized - content) * w).sum(axis=1, keepdims=True)
+    return np.clip(content + delta, 0.0, 1.0, out=np.empty_like(content))

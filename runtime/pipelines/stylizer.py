@@ -23,7 +23,7 @@ from ..errors import ImageError, UsageError
 from ..images import MAX_PIXELS, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
 from ..package import Package
 from . import Pipeline
-from .colour import coral
+from .colour import coral, keep_luma
 
 
 log = logging.getLogger("stylert")
@@ -118,10 +118,13 @@ class Stylizer(Pipeline):
         self._background = self.style_stats(background) if background is not None else None
 
     # -- frames -----------------------------------------------------------------------
-    def __call__(self, frames: np.ndarray, alpha: float = 1.0, preserve_color: bool = False,
+    def __call__(self, frames: np.ndarray, alpha: float = 1.0, preserve_color: Union[bool, str] = False,
                  mask: Optional[np.ndarray] = None, bgr: bool = False, smoothing: float = 0.0) -> np.ndarray:
         """Stylizes uint8 HWC frames (one HxWx3 or a batch NxHxWx3; RGB, or BGR with ``bgr``)
         or float NCHW RGB in [0, 1]; returns the same kind and size.
+        ``preserve_color``: True (or "coral") is the reference way, each style recoloured to
+        the frame and re-encoded; "luma" keeps the frame's colours under the stylized luma
+        (no re-encoding: the one for video).
         ``mask`` (HxW, 1 = foreground style, 0 = background style) needs a background style.
         ``smoothing`` in [0, 1) carries the content statistics from frame to frame (video:
         less flicker; 0 = off)."""
@@ -131,6 +134,8 @@ class Stylizer(Pipeline):
             raise UsageError(f"alpha must be in [0, 1], got {alpha}")
         if not (math.isfinite(smoothing) and 0.0 <= smoothing < 1.0):
             raise UsageError(f"smoothing must be in [0, 1), got {smoothing}")
+        if preserve_color not in (False, True, "coral", "luma"):
+            raise UsageError(f"preserve_color must be False, True, 'coral' or 'luma', got {preserve_color!r}")
         if mask is not None and self._background is None:
             raise UsageError("a mask needs a background style: set_style(..., background=STYLE)")
         encoder, decoder = self.engines["encoder"], self.engines["decoder"]
@@ -141,7 +146,8 @@ class Stylizer(Pipeline):
             padded = encoder.to_device(padded)
         with self.stages("encoder"):
             feats = encoder.run_native({"image": padded})  # stays on the engine's device
-        mean, std = self._frame_style(x) if preserve_color else self._stats
+        coral_mode = preserve_color in (True, "coral")
+        mean, std = self._frame_style(x) if coral_mode else self._stats
         if mask is not None or smoothing > 0.0:
             feats = encoder.to_host(feats)  # their statistics are computed on the host
         with _kernel_threads(feats), self.stages("adain"):
@@ -158,13 +164,15 @@ class Stylizer(Pipeline):
         with self._copy("device->host"):
             out = decoder.to_host(out)[:, :, :h, :w]
         with self.stages("post-process"):
+            if preserve_color == "luma":
+                out = keep_luma(out, x)
             if not as_uint8:
                 return np.ascontiguousarray(out)
             imgs = [to_hwc8(o, bgr) for o in out]
             return imgs[0] if frames.ndim == 3 else np.stack(imgs)
 
-    def frame(self, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0, preserve_color: bool = False,
-              smoothing: float = 0.0) -> np.ndarray:
+    def frame(self, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0,
+              preserve_color: Union[bool, str] = False, smoothing: float = 0.0) -> np.ndarray:
         """One uint8 BGR video frame: resized to the processing ``size`` (w, h), stylized,
         resized back to its own size (the resizes are the "resize in"/"resize out" stages)."""
         h, w = img.shape[:2]

@@ -35,23 +35,25 @@ class Source:
 class DemoSource(Source):
     """A slow pan and zoom over a bundled photograph with a moving disc: motion like a
     hand-held camera, the same frames on every machine. It behaves like a camera: frames
-    come at ``fps`` in real time, and a slow consumer misses some."""
+    come at ``fps`` in real time, and a slow consumer misses some. ``loop``: the scene of
+    ``frames`` frames starts over instead of ending (for runs limited by time)."""
 
     live = True
 
-    def __init__(self, width: int = 640, height: int = 480, frames: int = 300, fps: float = 30.0):
-        self.size, self.frames, self.fps, self.i = (width, height), frames, fps, 0
+    def __init__(self, width: int = 640, height: int = 480, frames: int = 300, fps: float = 30.0,
+                 loop: bool = False):
+        self.size, self.frames, self.fps, self.i, self.loop = (width, height), frames, fps, 0, loop
         self.t0: Optional[float] = None
         img = cv2.imread(str(ASSETS / "astronaut.jpg"))
         scale = 1.6 * max(width / img.shape[1], height / img.shape[0])
         self.scene = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
 
     def read(self):
-        if self.i >= self.frames:
+        if self.i >= self.frames and not self.loop:
             return None
         self.t0 = self.t0 or time.perf_counter()
         time.sleep(max(0.0, self.t0 + self.i / self.fps - time.perf_counter()))  # camera pace
-        t = self.i / max(self.frames - 1, 1)
+        t = (self.i % self.frames) / max(self.frames - 1, 1)
         w, h = self.size
         sh, sw = self.scene.shape[:2]
         zoom = 1.0 + 0.25 * math.sin(2 * math.pi * t)
@@ -129,11 +131,12 @@ def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: float =
             "video/x-raw, format=BGR ! appsink drop=true max-buffers=1")
 
 
-def open_source(text: str, width: int = 0, height: int = 0, fps: float = 0, frames: int = 300) -> Source:
-    """The source a URI names (see uri.py)."""
+def open_source(text: str, width: int = 0, height: int = 0, fps: float = 0, frames: int = 300,
+                loop: bool = False) -> Source:
+    """The source a URI names (see uri.py); ``frames`` and ``loop``: the demo scene's."""
     u = uris.source(text)
     if u.kind == "demo":
-        return DemoSource(width or 640, height or 480, frames, fps or 30.0)
+        return DemoSource(width or 640, height or 480, frames, fps or 30.0, loop)
     if u.kind == "camera":
         return CaptureSource(int(u.target), True, width, height, fps, name=f"camera {u.target}")
     if u.kind == "csi":

@@ -66,4 +66,4 @@ def _not_runnable(pkg, names, precision, spin=True):  # never reached: the probe
 
 
 BACKENDS = [Backend("tensorrt", lambda: unavailable_reason() or "its engine runner is not written yet",
-                    _not_runnable)]
+                    _not_runnable, fastest=("fp16",))]
