@@ -20,7 +20,7 @@ setup: $(BIN)/python
 
 demo: setup
 	mkdir -p out
-	$(BIN)/stylert live --source demo --output out/demo.mp4 --size 288x216 --precision int8 \
+	$(BIN)/stylert live --source demo --output out/demo.mp4 \
 	  --json out/demo.json
 
 test: setup

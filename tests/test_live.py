@@ -288,3 +288,32 @@ def test_duration_loops_the_demo_scene(tmp_path):
     assert cli.main(argv) == 0
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["frames_captured"] > 10 and s["stopped_by"] == "end or limit" and s["seconds"] >= 1.2
+
+
+def test_live_serves_an_mjpeg_stream_on_the_address_given(tmp_path):
+    import socket
+    import threading
+    import urllib.request
+
+    with socket.socket() as s:  # a free port on loopback
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opt = live.LiveOptions(source="demo", outputs=[f"http://127.0.0.1:{port}/"], width=160, height=120,
+                           size=(96, 72), duration=4.0, quiet=True)
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(live.run(opt)), daemon=True)
+    runner.start()
+    frame = None
+    for _ in range(50):  # the server starts with the first frame
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/frame.jpg", timeout=2) as r:
+                frame = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/hud", timeout=2) as r:
+                hud = r.read().decode()
+            break
+        except OSError:
+            time.sleep(0.1)
+    runner.join(timeout=20)
+    assert frame is not None and frame.shape == (120, 160, 3)  # the capture size, no heads-up bar burnt in
+    assert "FPS" in hud and "96x72" in hud
+    assert not runner.is_alive() and result["frames_processed"] > 0

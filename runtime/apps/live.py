@@ -66,8 +66,9 @@ def add_parser(sub) -> None:
     live = sub.add_parser("live", help="stylize a camera, video or the bundled demo scene in real time")
     live.add_argument("--source", default="demo", help="default: demo (the bundled moving scene); 0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
                                                        "path, an image folder/glob/img_%%03d.png, rtsp://..., or demo")
-    live.add_argument("--output", action="append", help="display://, file://out.mp4 (or .avi, img_%%04d.png), none; "
-                                                        "repeat for several (default: a window, or none without a display)")
+    live.add_argument("--output", action="append", help="display://, http://127.0.0.1:8080/ (MJPEG stream + page; "
+                      "binds only the address written), file://out.mp4 (or .avi, img_%%04d.png), none; repeat for "
+                      "several (default: a window, or none without a display)")
     live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
     live.add_argument("--size", type=wxh, help="processing size WxH (display and files keep the capture size; "
                                                "default: chosen and adapted to hold --target-fps)")
@@ -169,7 +170,9 @@ def run(opt: LiveOptions) -> Dict:
     target = opt.target_fps if opt.target_fps is not None else (0.0 if opt.size else min(source.fps, 30.0))
     capture = Capture(source)
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}  # Ctrl-C and SIGTERM end the loop cleanly (signals reach the main thread only)
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     writer, display = None, None
     state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None,
              "hud": True}
@@ -189,6 +192,9 @@ def run(opt: LiveOptions) -> Dict:
             print(f"live: {st.choice}; processing size {how}", flush=True)
         display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
         writer = Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")])
+        pages = [s for s in writer.sinks if hasattr(s, "set_text")]  # HTTP streams show the line as text
+        for page in pages:
+            print(f"live: serving {page.url} (MJPEG: any browser, or OBS's media source)", flush=True)
         t0 = time.perf_counter()
         recent: List[float] = []
         scale = 1.0
@@ -206,7 +212,9 @@ def run(opt: LiveOptions) -> Dict:
             lat_ms = (time.perf_counter_ns() - frame.t_capture_ns) / 1e6
             hud = (f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend} {st.choice.precision}  "
                    f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {chosen[0]}x{chosen[1]}")
-            if writer.sinks:  # recordings stay clean unless --hud asks
+            for page in pages:
+                page.set_text(hud)
+            if writer.sinks:  # recordings and streams stay clean unless --hud asks
                 writer.put(_with_hud(out, hud) if opt.hud else out, frame.t_capture_ns)
             if state["recorder"] is not None:
                 state["recorder"].write(_with_hud(out, hud) if opt.hud else out)

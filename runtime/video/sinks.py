@@ -135,6 +135,11 @@ def check_sink(text: str) -> None:
         if display_problem():
             raise VideoError(f"{display_problem()}: record with --output out.mp4, or use --output none")
         return
+    if u.kind == "http":
+        from .http import HttpSink, parse
+
+        HttpSink(*parse(u.target)).close()  # the address must be ours and the port free
+        return
     folder = os.path.dirname(os.path.abspath(u.target))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise VideoError(f"cannot write {u.target}: {folder} is not a writable folder")
@@ -152,6 +157,10 @@ def open_sink(text: str, size: Tuple[int, int], fps: float) -> Sink:
         return Sink()
     if u.kind == "display":
         return DisplaySink()
+    if u.kind == "http":
+        from .http import HttpSink, parse
+
+        return HttpSink(*parse(u.target))
     if u.kind == "pattern":
         return ImageSequenceSink(u.target)
     return VideoFileSink(u.target, size, fps)
