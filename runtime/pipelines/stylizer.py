@@ -24,6 +24,7 @@ from ..images import MAX_PIXELS, pad_to, read_image, resize_short, to_hwc8, to_n
 from ..package import Package
 from . import Pipeline
 from .colour import coral, keep_luma
+from .temporal import Stabilizer
 
 
 log = logging.getLogger("stylert")
@@ -172,15 +173,20 @@ class Stylizer(Pipeline):
             return imgs[0] if frames.ndim == 3 else np.stack(imgs)
 
     def frame(self, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0,
-              preserve_color: Union[bool, str] = False, smoothing: float = 0.0) -> np.ndarray:
+              preserve_color: Union[bool, str] = False, smoothing: float = 0.0,
+              stabilizer: Optional[Stabilizer] = None) -> np.ndarray:
         """One uint8 BGR video frame: resized to the processing ``size`` (w, h), stylized,
-        resized back to its own size (the resizes are the "resize in"/"resize out" stages)."""
+        stabilised over time (``stabilizer``, at the processing size: cheap), resized back to
+        its own size (the resizes are the "resize in"/"resize out" stages)."""
         h, w = img.shape[:2]
         small = img
         if size != (w, h):
             with self.stages("resize in"):
                 small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         out = self(small, alpha=alpha, preserve_color=preserve_color, bgr=True, smoothing=smoothing)
+        if stabilizer is not None:
+            with self.stages("stabilize"):
+                out = stabilizer(small, out)
         if size != (w, h):
             with self.stages("resize out"):
                 out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
