@@ -189,6 +189,7 @@ def test_auto_scale_jumps_to_the_size_that_fits():
     assert live.auto_scale(live.BUDGET / 30, 30) == pytest.approx(1.0)     # the capture size fits
     assert live.auto_scale(4 * live.BUDGET / 30, 30) == pytest.approx(0.5)  # 4x the work: half the side
     assert live.auto_scale(100.0, 30) == 0.3                                # floor
+    assert live.auto_scale(live.BUDGET / 30, 30, measured_at=0.5) == pytest.approx(0.5)  # measured at half
 
 
 class _Recorder:

@@ -144,15 +144,18 @@ def _hud(img: np.ndarray, text: str) -> None:
     cv2.putText(img, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-# Auto size: a first measurement at the capture size sets the processing scale in one jump
-# (cost ~ pixels, so scale = sqrt(budget / time)); adapt_scale then steps gently.
+# Auto size: a first measurement sets the processing scale in one jump (cost ~ pixels, so
+# scale = measured scale * sqrt(budget / time)); adapt_scale then steps gently. CPUs measure
+# at half the capture size (a full 640x480 frame takes 100+ ms and its buffers ~70 MB more).
 CALIBRATE_FRAMES = 3
+START_SCALE = {"cpu": 0.5}  # other devices: the capture size
 BUDGET = 0.85  # of the frame interval: room for capture, resizes and writing
 
 
-def auto_scale(seconds_per_frame: float, target_fps: float) -> float:
-    """The processing scale (of the capture size) that should hold ``target_fps``."""
-    return float(np.clip(math.sqrt(BUDGET / target_fps / max(seconds_per_frame, 1e-6)), 0.3, 1.0))
+def auto_scale(seconds_per_frame: float, target_fps: float, measured_at: float = 1.0) -> float:
+    """The processing scale (of the capture size) that should hold ``target_fps``, from the
+    time a frame took at scale ``measured_at``."""
+    return float(np.clip(measured_at * math.sqrt(BUDGET / target_fps / max(seconds_per_frame, 1e-6)), 0.3, 1.0))
 
 
 def _even8(size: Tuple[float, float]) -> Tuple[int, int]:
@@ -200,7 +203,8 @@ def run(opt: LiveOptions) -> Dict:
             raise VideoError(f"source {opt.source} gave no frames" + (f" ({capture.error})" if capture.error else ""))
         h, w = frame.image.shape[:2]
         proc = opt.size or (w, h)
-        chosen = _even8(proc)
+        scale = START_SCALE.get(st.choice.device, 1.0) if target and not opt.size else 1.0
+        chosen = _even8((proc[0] * scale, proc[1] * scale))
         if not opt.quiet:
             how = (f"auto for {target:g} FPS from {w}x{h}" if not opt.size else
                    f"{proc[0]}x{proc[1]}" + (f", adapting for {target:g} FPS" if target else ""))
@@ -212,7 +216,6 @@ def run(opt: LiveOptions) -> Dict:
             print(f"live: serving {page.url} (MJPEG: any browser, or OBS's media source)", flush=True)
         t0 = time.perf_counter()
         recent: List[float] = []
-        scale = 1.0
         while frame is not None and not stop.is_set():
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             started = time.perf_counter()
@@ -241,7 +244,7 @@ def run(opt: LiveOptions) -> Dict:
                 if stabilizer is not None and key in (ord("n"), ord("p")):
                     stabilizer.reset()  # a new style: no blending with the old one
             if target and not opt.size and processed == CALIBRATE_FRAMES:
-                scale = auto_scale(float(np.median(infer_s[1:])), target)  # the first call warms up
+                scale = auto_scale(float(np.median(infer_s[1:])), target, scale)  # the first call warms up
                 chosen = _even8((proc[0] * scale, proc[1] * scale))
             elif target and processed > CALIBRATE_FRAMES and processed % 15 == 0:
                 scale = adapt_scale(scale, float(np.median(infer_s[-15:])), target)
