@@ -90,3 +90,30 @@ def building(out: Path, force: bool) -> Iterator[Path]:
         publish(tmp, out, force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cache_root() -> Path:
+    """stylert's cache folder (engines, backend verdicts): $STYLERT_CACHE, else the XDG cache."""
+    root = os.environ.get("STYLERT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stylert")
+    return Path(root)
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock on ``path`` (a .lock file), so two processes never build the same
+    cache entry at once; the second waits and then finds it there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if os.name != "nt":
+                import fcntl
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -100,6 +100,18 @@ class Package:
         _check_file(f, entry, True)
         return f
 
+    def reference_io(self) -> Dict[str, Any]:
+        """The export gate's inputs and PyTorch outputs (parity_io.npz): ``{"GRAPH/in/NAME":
+        array, "GRAPH/out/NAME": array}``, what verify and the backends' self-check run."""
+        import numpy as np
+
+        entry = self.meta.get("saved_io")
+        if not entry:
+            raise PackageError(f"{self.path} has no saved reference I/O (parity_io.npz; packages from before "
+                               f"stylert 0.1 lack it): re-export the package")
+        with np.load(self.file(entry)) as z:
+            return {k: z[k] for k in z.files}
+
     def torch_weights(self) -> Path:
         """model.pt, checked against the manifest (read only by the torch backend). The
         bundled packages have none: their source is the bundled checkpoint of stylert.export."""

@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import pytest
 from hypothesis import settings
@@ -8,6 +9,9 @@ from stylert import adain
 # CI runs the same hypothesis examples every time (a red CI must be reproducible);
 # local runs explore new random examples.
 settings.register_profile("ci", derandomize=True)
+
+# Backend verdicts and engines go to a cache of this test run, not the user's.
+os.environ["STYLERT_CACHE"] = tempfile.mkdtemp(prefix="stylert-test-cache-")
 if os.environ.get("CI"):
     settings.load_profile("ci")
 

@@ -51,6 +51,9 @@ def pipeline_options(p: argparse.ArgumentParser, precision: str = "fp32") -> Non
     p.add_argument("--precision", choices=["auto", *PRECISIONS], default=precision,
                    help=f"package variant to run; auto: the backend's fastest (int8 on CPUs, fp16 on GPUs) "
                         f"(default: {precision})")
+    p.add_argument("--unverified", action="store_true",
+                   help="run the named --backend even if it fails its self-check against the package's "
+                        "reference outputs (it is skipped or refused otherwise)")
 
 
 # -- argument types (argparse turns their errors into a usage line and exit 2) ----------

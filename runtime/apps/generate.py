@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import zipfile
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -43,7 +44,7 @@ def add_parser(sub) -> None:
 
 def command(args: argparse.Namespace) -> int:
     trunc = finite(args.trunc, "--trunc")
-    g = Generator(args.package, backend=args.backend, precision=args.precision)
+    g = Generator(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)
     if args.mode == "video" and args.live:
         r = live_walk(g, trunc, args.noise_mode, frames=args.frames or 0)
         print(f"showed {r['frames']} frames at {r['fps']:.1f} FPS")
@@ -168,13 +169,17 @@ def projected(gen: Generator, path: str) -> np.ndarray:
             if key is None:
                 raise UsageError(f"{path} has no 'w' or 'ws' array (it has {', '.join(z.files)})")
             w = z[key].astype(np.float32)
-    except (OSError, EOFError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:  # missing, truncated, not an .npz
+        raise UsageError(f"cannot read {path}: {_first_line(e)} (give an .npz with 'w' or 'ws')") from None
     if w.ndim == 2 and w.shape[1] == gen.style_dim:
         return gen.broadcast(w)
     if w.ndim == 3 and w.shape[1:] == (gen.num_ws, gen.style_dim):
         return w
     raise UsageError(f"{path}: w must be (N, {gen.style_dim}) or (N, {gen.num_ws}, {gen.style_dim}), got {w.shape}")
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def finite(value: float, name: str) -> float:

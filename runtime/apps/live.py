@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UsageError, VideoError
 from ..folders import atomic_write
 from ..images import ASSETS, MAX_PIXELS, expand
 from ..pipelines.stylizer import Stylizer
@@ -62,6 +62,7 @@ class LiveOptions:
     demo_frames: int = 300
     json_path: Optional[str] = None
     quiet: bool = False       # no start line (benchmarks)
+    unverified: bool = False  # run a named backend that fails its self-check
 
 
 def add_parser(sub) -> None:
@@ -107,7 +108,8 @@ def command(args: argparse.Namespace) -> int:
                       preserve_color=args.preserve_color, smoothing=args.smoothing,
                       max_frames=args.max_frames, duration=args.duration, width=args.width,
                       height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
-                      demo_frames=args.demo_frames, json_path=args.json, hud=args.hud, stabilize=args.stabilize)
+                      demo_frames=args.demo_frames, json_path=args.json, hud=args.hud, stabilize=args.stabilize,
+                      unverified=args.unverified)
     summary = run(opt)
     print(describe(summary))
     return 0 if not summary["error"] else 2
@@ -180,7 +182,7 @@ def run(opt: LiveOptions) -> Dict:
         raise UsageError(f"--size {opt.size[0]}x{opt.size[1]} is above the limit of {MAX_PIXELS} pixels: "
                          f"use a smaller processing size (or raise STYLERT_MAX_PIXELS)")
     styles = style_files(opt.styles)
-    st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision)
+    st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision, unverified=opt.unverified)
     st.set_style(styles[0])
     stabilizer = Stabilizer(opt.stabilize) if opt.stabilize else None
     source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames, loop=bool(opt.duration))

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    ae = AutoEncoder(args.package, backend=args.backend, precision=args.precision)
+    ae = AutoEncoder(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)
     out = out_folder(args.out)
     if args.action:
         if len(args.action) != 3 or args.action[0] != "interpolate" or not all(a.isdigit() for a in args.action[1:]):

@@ -46,11 +46,11 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("--weights mixes a list of styles; a --style folder runs each style in turn")
     out = out_folder(args.out)
     logging.getLogger("stylert").setLevel(logging.WARNING)
-    st = Stylizer(args.package, backend=args.backend, precision=args.precision)
-    print(st.choice, file=sys.stderr)
+    st = Stylizer(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)
+    print(st.choice)  # stdout: stderr is for the one error line
     mask = read_image(args.mask)[..., 0] if args.mask else None
     failed, total = [], len(files) * len(runs)
-    bar = tqdm(total=total, desc="stylize", unit="image", disable=total < 2)
+    bar = tqdm(total=total, desc="stylize", unit="image", disable=None if total > 1 else True)  # None: TTY only
     for styles in runs:
         st.set_style(styles, args.weights, background=args.style_bg)
         suffix = f"_{Path(styles[0]).stem}" if folder else ""

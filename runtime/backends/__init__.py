@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import BackendError, PackageError
 from ..package import Package
-from . import onnxrt, pytorch, tensorrt
+from . import onnxrt, pytorch, selfcheck, tensorrt
 from .base import Backend, Choice, Engine
 
 __all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "BackendError", "Choice", "Engine", "REGISTRY", "choose",
@@ -27,8 +27,16 @@ __all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "BackendError", "Choice", "Engin
 
 REGISTRY: Dict[str, Backend] = {b.name: b for m in (tensorrt, onnxrt, pytorch) for b in m.BACKENDS}
 AUTO_ORDER = tuple(REGISTRY)
-GROUPS = {"auto": AUTO_ORDER, "onnxruntime": ("onnxruntime-cuda", "onnxruntime-cpu")}
 BACKENDS = ("auto", "tensorrt", "onnxruntime", *(b for b in AUTO_ORDER if b != "tensorrt"))
+
+
+def _group(backend: str) -> Tuple[str, ...]:
+    """The backends a name stands for, in the order they are tried."""
+    if backend == "auto":
+        return tuple(REGISTRY)
+    if backend == "onnxruntime":
+        return ("onnxruntime-cuda", "onnxruntime-cpu")
+    return (backend,)
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,18 +50,23 @@ def reasons() -> Dict[str, str]:
 
 
 def choose(backend: str = "auto") -> Tuple[str, str]:
-    """(backend to use, why faster ones were skipped: '' when none was)."""
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    """(backend to use, why faster ones were skipped: '' when none was), by the probes alone
+    (open_engines also runs the self-check)."""
+    order = _candidates(backend)
     why = reasons()
-    if backend in GROUPS:
-        order = GROUPS[backend]
-        chosen = next(b for b in order if not why[b])
-        skipped = [f"{b}: {why[b]}" for b in order[:order.index(chosen)]]
-        return chosen, ("skipped " + "; ".join(skipped)) if skipped else ""
-    if why[backend]:
+    chosen = next(b for b in order if not why[b])
+    skipped = [f"{b}: {why[b]}" for b in order[:order.index(chosen)]]
+    return chosen, ("skipped " + "; ".join(skipped)) if skipped else ""
+
+
+def _candidates(backend: str) -> Tuple[str, ...]:
+    if backend not in BACKENDS and backend not in REGISTRY:
+        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    order = _group(backend)
+    why = reasons()
+    if len(order) == 1 and why[backend]:
         raise BackendError(f"backend {backend} is not available here: {why[backend]}; use --backend auto")
-    return backend, ""
+    return order
 
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
@@ -79,17 +92,35 @@ def _precision(pkg: Package, names: List[str], entry: Backend, precision: str) -
 
 
 def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
-                 graphs: Optional[List[str]] = None, spin: bool = True) -> Tuple[Dict[str, Engine], Choice]:
-    """({graph: engine}, the choice) for the package's graphs (or those named); ``precision``
-    "auto" picks the backend's fastest variant; ``spin``: see onnxrt.session."""
-    chosen, reason = choose(backend)
-    entry = REGISTRY[chosen]
+                 graphs: Optional[List[str]] = None, spin: bool = True,
+                 unverified: bool = False) -> Tuple[Dict[str, Engine], Choice]:
+    """({graph: engine}, the choice) for the package's graphs (or those named): the first
+    backend of ``backend``'s order that is available here and passes its self-check on the
+    package's reference probe (selfcheck.py). ``precision`` "auto" picks each backend's
+    fastest variant; ``unverified`` runs a backend named on its own even when it fails the
+    check; ``spin``: see onnxrt.session."""
     names = graphs or list(pkg.graphs)
-    precision, picked = _precision(pkg, names, entry, precision)
-    engines = entry.open(pkg, names, precision, spin)
-    runs = entry.runs(precision)
-    if runs != precision:
-        picked = f"{runs}: {chosen} runs the reference weights"
-    reason = ", ".join(filter(None, [picked, reason]))
-    device = next(iter(engines.values())).device
-    return engines, Choice(chosen, runs, device, reason)
+    order, why = _candidates(backend), reasons()
+    skipped = []
+    for name in order:
+        if why[name]:
+            skipped.append(f"{name}: {why[name]}")
+            continue
+        entry = REGISTRY[name]
+        mine, picked = _precision(pkg, names, entry, precision)
+        engines = entry.open(pkg, names, mine, spin)
+        verdict = selfcheck.check(pkg, name, entry.version(), engines)
+        if not verdict.passed:
+            failure = f"{name}: parity check failed, {verdict.detail}"
+            if len(order) == 1 and not unverified:
+                raise BackendError(f"backend {failure}; use --backend auto, or --unverified to run it anyway")
+            if len(order) > 1:
+                skipped.append(failure)
+                continue
+            picked = ", ".join(filter(None, [picked, "unverified: " + verdict.detail]))
+        runs = entry.runs(mine)
+        if runs != mine:
+            picked = f"{runs}: {name} runs the reference weights"
+        reason = ", ".join(filter(None, [picked, ("skipped " + "; ".join(skipped)) if skipped else ""]))
+        return engines, Choice(name, runs, next(iter(engines.values())).device, reason)
+    raise BackendError(f"no backend of {backend!r} can run {pkg.path} here: " + "; ".join(skipped))

@@ -16,6 +16,7 @@ class Engine:
 
     backend = "?"
     device = "cpu"
+    variant = "fp32"  # the package file variant it runs (e.g. int8-cpu)
     copies = False  # whether to_device/to_host move data (else the engine copies inside run)
 
     def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
@@ -48,6 +49,7 @@ class Backend:
     # the precision it really runs when asked for one (torch: the fp32 reference weights)
     runs: Callable[[str], str] = lambda precision: precision
     fastest: Tuple[str, ...] = ()  # precision "auto": the first of these the package has, else fp32
+    version: Callable[[], str] = lambda: ""  # part of the self-check's verdict key
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,9 @@ def session(path: Path | str, provider: str = CPU, threads: Optional[int] = None
 
 
 class OnnxRuntimeEngine(Engine):
-    def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True):
-        self.path = str(path)
+    def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True,
+                 variant: str = "fp32"):
+        self.path, self.variant = str(path), variant
         self.session = session(path, provider, threads, spin)
         self.backend = "onnxruntime-cuda" if provider == CUDA else "onnxruntime-cpu"
         self.device = "cuda" if provider == CUDA else "cpu"
@@ -105,14 +106,17 @@ def threads() -> int:
 def _opener(provider: str):
     def open_graphs(pkg, names: List[str], precision: str, spin: bool = True) -> Dict[str, Engine]:
         cpu = provider == CPU
-        return {name: OnnxRuntimeEngine(pkg.onnx(name, pkg.variant(name, precision, cpu=cpu)), provider,
-                                        threads() if cpu else None, spin)
-                for name in names}
+        engines = {}
+        for name in names:
+            variant = pkg.variant(name, precision, cpu=cpu)
+            engines[name] = OnnxRuntimeEngine(pkg.onnx(name, variant), provider, threads() if cpu else None, spin,
+                                              variant)
+        return engines
     return open_graphs
 
 
 BACKENDS = [
     Backend("onnxruntime-cuda", lambda: "" if works(CUDA) else "no working CUDA provider", _opener(CUDA),
-            fastest=("fp16",)),
-    Backend("onnxruntime-cpu", lambda: "", _opener(CPU), fastest=("int8",)),
+            fastest=("fp16",), version=lambda: ort.__version__),
+    Backend("onnxruntime-cpu", lambda: "", _opener(CPU), fastest=("int8",), version=lambda: ort.__version__),
 ]

@@ -19,6 +19,7 @@ class TorchEngine(Engine):
     def __init__(self, module, input_names: List[str], device: str):
         self.module, self.input_names, self.device = module, input_names, device
         self.backend = "torch" if device == "cpu" else "torch-cuda"
+        self.variant = "fp32"  # the reference weights, whatever precision was asked
         self.copies = device != "cpu"
 
     def to_device(self, array):
@@ -66,4 +67,10 @@ def open_graphs(pkg, names: List[str], precision: str, spin: bool = True) -> Dic
     return {n: TorchEngine(mods[n], [i["name"] for i in pkg.graphs[n]["inputs"]], device) for n in names}
 
 
-BACKENDS = [Backend("torch", probe, open_graphs, runs=lambda precision: "fp32")]
+def _version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+BACKENDS = [Backend("torch", probe, open_graphs, runs=lambda precision: "fp32", version=_version)]

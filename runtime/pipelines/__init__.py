@@ -15,30 +15,32 @@ log = logging.getLogger("stylert")
 
 
 def open_pipeline(package, kind: str, who: str, backend: str, precision: str,
-                  graphs: Optional[List[str]] = None, spin: bool = True) -> Tuple[Package, Dict[str, Engine], Choice]:
+                  graphs: Optional[List[str]] = None, spin: bool = True,
+                  unverified: bool = False) -> Tuple[Package, Dict[str, Engine], Choice]:
     """What every pipeline's constructor does: the package (the bundled one of ``kind`` when
     None), checked to be of ``kind``, its engines and the backend choice (logged)."""
     pkg = package if isinstance(package, Package) else load(package or default_package(kind))
     if pkg.kind != kind:
         raise PackageError(f"{pkg.path} is a {pkg.kind} package; the {who} needs a {kind} package "
                            f"(stylert export {kind})")
-    engines, choice = open_engines(pkg, backend, precision, graphs, spin)
+    engines, choice = open_engines(pkg, backend, precision, graphs, spin, unverified)
     log.info("%s", choice)
     return pkg, engines, choice
 
 
 class Pipeline:
     """The common part of the pipelines: ``package`` (a folder, a Package, or None for the
-    bundled one of ``kind``), its ``engines`` on the chosen backend, the ``choice`` (what
-    runs and why) and per-stage timers (``stages``, for `stylert bench`)."""
+    bundled one of ``kind``), its ``engines`` on the chosen backend (the first available one
+    that passes its self-check; ``unverified`` runs a named one that fails it), the ``choice``
+    (what runs and why) and per-stage timers (``stages``, for `stylert bench`)."""
 
     kind = ""
     graphs: Optional[List[str]] = None  # the graphs it runs (None: all of the package's)
     spin = True                         # see backends.onnxrt.session
 
-    def __init__(self, package=None, backend: str = "auto", precision: str = "fp32"):
+    def __init__(self, package=None, backend: str = "auto", precision: str = "fp32", unverified: bool = False):
         self.package, self.engines, self.choice = open_pipeline(package, self.kind, type(self).__name__, backend,
-                                                                precision, self.graphs, self.spin)
+                                                                precision, self.graphs, self.spin, unverified)
         self.stages = Stages(next(iter(self.engines.values())).event())
 
     @property

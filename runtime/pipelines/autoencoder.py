@@ -17,8 +17,8 @@ class AutoEncoder(Pipeline):
     kind = "ae"
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
-                 precision: str = "fp32"):
-        super().__init__(package, backend, precision)
+                 precision: str = "fp32", unverified: bool = False):
+        super().__init__(package, backend, precision, unverified)
         io = self.package.meta["io"]
         self.image_shape, self.latent = tuple(io["image_shape"]), io["latent"]
         self.in_dim = int(np.prod(self.image_shape))

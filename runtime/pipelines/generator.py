@@ -37,8 +37,8 @@ class Generator(Pipeline):
     kind = "stylegan"
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
-                 precision: str = "fp32"):
-        super().__init__(package, backend, precision)
+                 precision: str = "fp32", unverified: bool = False):
+        super().__init__(package, backend, precision, unverified)
         io = self.package.meta["io"]
         self.num_ws, self.style_dim, self.size = io["num_ws"], io["style_dim"], io["size"]
         self.noise_shapes = [tuple(s) for s in io["noise_shapes"]]

@@ -58,8 +58,9 @@ class Stylizer(Pipeline):
     spin = False  # encoder, kernel and decoder take turns on the CPU: no spinning pools
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
-                 precision: str = "fp32", style_size: Optional[int] = 512, max_pixels: int = MAX_PIXELS):
-        super().__init__(package, backend, precision)
+                 precision: str = "fp32", style_size: Optional[int] = 512, max_pixels: int = MAX_PIXELS,
+                 unverified: bool = False):
+        super().__init__(package, backend, precision, unverified)
         self.eps = float(self.package.meta["io"]["eps"])
         self.style_size, self.max_pixels = style_size, max_pixels
         self._cache: dict = {}

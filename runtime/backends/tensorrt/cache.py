@@ -4,23 +4,20 @@ key and the engine's sha256; an entry whose sidecar does not match is rebuilt, n
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
 
-from ...folders import atomic_write
+from ...folders import atomic_write, cache_root, locked
 
 Shape = Tuple[int, ...]
 Profile = Dict[str, Tuple[Shape, Shape, Shape]]  # input -> (min, opt, max)
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("STYLERT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stylert")
-    return Path(root) / "engines"
+    return cache_root() / "engines"
 
 
 def cache_key(onnx_sha256: str, prof: Profile, precision: str, trt_version: str,
@@ -46,26 +43,6 @@ def read_entry(key: Dict[str, object], engine: Path, sidecar: Path) -> Optional[
     if meta.get("key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
         return None
     return data
-
-
-@contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive lock on ``path`` (a .lock file), so two processes never build the same
-    engine at once; the second waits and then finds it in the cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        if os.name == "nt":
-            import msvcrt
-            msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if os.name != "nt":
-                import fcntl
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def cached_engine(key: Dict[str, object], graph: str, build: Callable[[], bytes],

@@ -1,0 +1,61 @@
+"""Bad commands and options across the apps; an interrupted export leaves nothing behind."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from badinput import STYLERT, assert_user_error, cli_env, files, leftovers, run_cli
+from stylert.package import default_package
+
+
+
+def test_unknown_command(tmp_path):
+    assert_user_error(run_cli(["frobnicate"], tmp_path), "invalid choice: 'frobnicate'", usage=True)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    pytest.param(["bench"], ["name a model"], id="bench-without-model"),
+    pytest.param(["bench", "stylegan", "--size", "64"], ["--size applies to"], id="bench-size-for-stylegan"),
+    pytest.param(["generate", "--seeds", "5-1", "-o", "g"], ["5-1"], id="generate-seed-range-backwards"),
+    pytest.param(["generate", "--trunc", "nan", "-o", "g"], ["--trunc", "finite"], id="generate-trunc-nan"),
+    pytest.param(["generate", "--projected-w", "missing.npz", "-o", "g"], ["missing.npz"],
+                 id="generate-projected-w-missing"),
+    pytest.param(["generate", "--projected-w", "text.npz", "-o", "g"], ["text.npz"],
+                 id="generate-projected-w-not-npz"),
+    pytest.param(["manifold", "interpolate", "1", "-o", "m"], ["interpolate A B"], id="manifold-one-sample"),
+    pytest.param(["triton", default_package("ae"), "-o", "R", "--cc", "8.8"], ["'8.8'", "major.minor"],
+                 id="triton-unknown-cc"),
+])
+def test_bad_option_writes_nothing(tmp_path, args, fragments):
+    (tmp_path / "text.npz").write_text("w = [0.1, 0.2]\n")
+    done = run_cli(args, tmp_path)
+    assert files(tmp_path) == ["text.npz"]
+    assert_user_error(done, *fragments)
+
+
+def test_export_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "X").mkdir()
+    (tmp_path / "X" / "keep.txt").write_text("earlier work")
+    done = run_cli(["export", "ae", "-o", "X"], tmp_path)
+    assert files(tmp_path) == ["X/keep.txt"] and (tmp_path / "X" / "keep.txt").read_text() == "earlier work"
+    assert_user_error(done, "X", "--force")
+
+
+def test_sigterm_during_export_leaves_nothing(tmp_path):
+    proc = subprocess.Popen([*STYLERT, "export", "ae", "-o", "out"], cwd=tmp_path, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".out.partial-*")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"export ended before its .out.partial-* folder was seen:\n{proc.stderr.read()}"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+    assert leftovers(tmp_path) == []

@@ -1,0 +1,59 @@
+"""Bad images for `stylert stylize`: one error line each, nothing half-written."""
+
+import cv2
+import numpy as np
+import pytest
+
+from badinput import assert_user_error, files, leftovers, run_cli
+
+
+
+@pytest.fixture
+def work(tmp_path):
+    for name in ("good.png", "other.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((24, 32, 3), 120, np.uint8))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not a picture\n")
+    (tmp_path / "noimages").mkdir()
+    (tmp_path / "noimages" / "notes.txt").write_text("no images here\n")
+    return tmp_path
+
+
+STYLE = ["--style", "good.png"]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    pytest.param(["missing.jpg", *STYLE], ["missing.jpg", "not found"], id="missing-file"),
+    pytest.param(["empty.jpg", *STYLE], ["empty.jpg", "empty"], id="zero-bytes"),
+    pytest.param(["text.jpg", *STYLE], ["text.jpg", "not a readable image"], id="text-as-jpg"),
+    pytest.param(["good.png", *STYLE, "--size", "100000"], ["good.png", "limit", "smaller size"],
+                 id="size-above-pixel-limit"),
+    pytest.param(["good.png", "--style", "nostyle.jpg"], ["nostyle.jpg", "not found"], id="style-missing"),
+    pytest.param(["good.png", *STYLE, "--mask", "good.png"], ["--mask needs --style-bg"], id="mask-without-style-bg"),
+    pytest.param(["good.png", *STYLE, "--mask", "text.jpg", "--style-bg", "other.png"],
+                 ["text.jpg", "not a readable image"], id="mask-unreadable"),
+    pytest.param(["noimages", *STYLE], ["noimages", "no images"], id="folder-without-images"),
+    pytest.param(["nomatch*.png", *STYLE], ["nomatch*.png", "no files match"], id="glob-matches-nothing"),
+])
+def test_bad_input_writes_nothing(work, args, fragments):
+    done = run_cli(["stylize", *args, "-o", "out"], work)
+    assert files(work / "out") == []
+    assert leftovers(work) == []
+    assert_user_error(done, *fragments)
+
+
+def test_unwritable_output_is_reported_and_the_others_written(work):
+    (work / "out" / "good.png").mkdir(parents=True)  # a folder where good.png's result goes
+    (work / "out" / "earlier.png").write_bytes(b"an earlier output")
+    done = run_cli(["stylize", "good.png", "other.png", *STYLE, "-o", "out"], work)
+    assert (work / "out" / "other.png").is_file()
+    assert (work / "out" / "earlier.png").read_bytes() == b"an earlier output"
+    assert leftovers(work) == []
+    assert "wrote 1 of 2" in done.stdout
+    assert_user_error(done, "out/good.png", "folder")
+
+
+def test_alpha_out_of_range_is_a_usage_error(work):
+    assert_user_error(run_cli(["stylize", "good.png", *STYLE, "-o", "out", "--alpha", "2"], work), "--alpha",
+                      usage=True)
+    assert not (work / "out").exists()

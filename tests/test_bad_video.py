@@ -1,0 +1,68 @@
+"""Bad sources and outputs for `stylert live`: refused with one line before any frame, and
+no video file left behind; odd but valid sources run."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from badinput import assert_user_error, leftovers, run_cli
+
+NO_X99 = pytest.mark.skipif(os.path.exists("/tmp/.X11-unix/X99"), reason="an X server runs on :99 here")
+
+
+def write_frames(folder, names):
+    folder.mkdir()
+    for i, name in enumerate(names):
+        cv2.imwrite(str(folder / name), np.full((32, 48, 3), 40 + 60 * i, np.uint8))
+
+
+@pytest.mark.parametrize("args, env, fragments", [
+    pytest.param(["--source", "nothing.mp4"], {}, ["nothing.mp4", "not found"], id="source-missing"),
+    pytest.param(["--source", "emptydir"], {}, ["emptydir", "no images"], id="source-empty-folder"),
+    pytest.param(["--source", "allbad"], {}, ["allbad", "no frames"], id="source-no-readable-frame"),
+    pytest.param(["--output", "out.xyz"], {}, ["out.xyz", ".mp4"], id="output-unknown-extension"),
+    pytest.param(["--output", "/nonexistent/dir/out.mp4"], {}, ["/nonexistent/dir", "writable"],
+                 id="output-folder-missing"),
+    pytest.param(["--output", "x.mp4"], {}, ["x.mp4", "folder"], id="output-is-a-folder"),
+    pytest.param(["--size", "100000x100000", "--output", "out.mp4"], {}, ["100000x100000", "limit"],
+                 id="size-above-pixel-limit"),
+    pytest.param(["--output", "display://", "--output", "out.mp4"], {"DISPLAY": ":99"}, [":99", "--output"],
+                 id="display-without-x-server", marks=NO_X99),
+    # http://HOST:PORT/ is a sink now (an MJPEG server); other network outputs are refused
+    pytest.param(["--output", "rtsp://127.0.0.1:8554/live"], {}, ["rtsp://127.0.0.1:8554/live", "http://"],
+                 id="output-rtsp"),
+    pytest.param(["--output", "https://127.0.0.1:8080/"], {}, ["https://127.0.0.1:8080/", "http://"],
+                 id="output-https"),
+])
+def test_bad_source_or_output_is_refused(tmp_path, args, env, fragments):
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "x.mp4").mkdir()
+    (tmp_path / "allbad").mkdir()
+    (tmp_path / "allbad" / "a.png").write_text("not a picture")
+    done = run_cli(["live", *args, "--max-frames", "2"], tmp_path, env)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["allbad", "emptydir", "x.mp4"]  # no out.mp4, nothing else
+    assert leftovers(tmp_path) == []
+    assert_user_error(done, *fragments)
+
+
+def test_image_sequence_pattern_records(tmp_path):
+    write_frames(tmp_path / "seq", [f"img_{i:03d}.png" for i in range(3)])
+    done = run_cli(["live", "--source", "seq/img_%03d.png", "--output", "x.mp4", "--max-frames", "3"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    video = cv2.VideoCapture(str(tmp_path / "x.mp4"))
+    assert [video.read()[0] for _ in range(4)] == [True, True, True, False]
+    assert leftovers(tmp_path) == []
+
+
+def test_unreadable_image_in_folder_is_skipped_and_reported(tmp_path):
+    write_frames(tmp_path / "imgs", ["f0.png", "f1.png", "f2.png"])
+    (tmp_path / "imgs" / "f1b.png").write_text("not a picture")
+    done = run_cli(["live", "--source", "imgs", "--output", "none", "--json", "s.json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["frames_unreadable"] == [os.path.join("imgs", "f1b.png")]
+    assert summary["frames_processed"] == 3
+    assert "f1b.png" in done.stdout and "unreadable" in done.stdout
