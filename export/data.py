@@ -49,8 +49,9 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 
 
 def random_crops(pool: List[torch.Tensor], n: int, size: int, gen: torch.Generator) -> torch.Tensor:
-    """n crops of random images, random scale (a square of 1/4 to all of the shorter
-    side), random horizontal flip, resized to size x size."""
+    """n crops of random images (1x3xHxW, float in [0, 1] or uint8; shorter side >= size),
+    random scale (a square of 1/4 to all of the shorter side), random horizontal flip,
+    resized to size x size."""
     crops = []
     for _ in range(n):
         img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
@@ -58,8 +59,10 @@ def random_crops(pool: List[torch.Tensor], n: int, size: int, gen: torch.Generat
         side = int(torch.randint(max(size, min(h, w) // 4), min(h, w) + 1, (1,), generator=gen))
         y = int(torch.randint(h - side + 1, (1,), generator=gen))
         x = int(torch.randint(w - side + 1, (1,), generator=gen))
-        crop = F.interpolate(img[:, :, y:y + side, x:x + side], size=(size, size), mode="bilinear",
-                             align_corners=False, antialias=True)
+        crop = img[:, :, y:y + side, x:x + side]
+        if crop.dtype == torch.uint8:  # (a pool kept as uint8: data_fetch.load_pool)
+            crop = crop.float() / 255.0
+        crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         if bool(torch.rand((), generator=gen) < 0.5):
             crop = crop.flip(3)
         crops.append(crop)

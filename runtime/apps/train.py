@@ -59,6 +59,16 @@ def add_parser(sub) -> None:
         ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
         ("--unsafe-pickle", dict(action="store_true",
                                  help="allow a --vgg file that needs full unpickling (runs its code)")),
+        ("--encoder", dict(choices=["vgg19", "vgg16-hed"], default="vgg19",
+                           help="vgg19: random at --width, or the official one with --vgg; vgg16-hed: the "
+                                "pretrained VGG-16 of HED at width 1 (python -m stylert.export.vgg16_hed "
+                                "converts it once)")),
+        ("--encoder-weights", dict(default=None, metavar="FILE",
+                                   help="the converted vgg16-hed weights (default: "
+                                        "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
+        ("--data", dict(choices=["photos", "debian"], default="photos",
+                        help="photos: the scikit-image/-learn photographs; debian: also the wallpapers and "
+                             "textures python -m stylert.export.data_fetch cached (held-out ones left out)")),
     ])
     _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
         ("--size", dict(type=positive_int, default=32, help="output resolution (power of two)")),
