@@ -30,11 +30,12 @@ def test_unknown_kind_is_a_user_error():
 
 
 def test_registry_holds_the_auto_order_with_a_reason_for_each_skip():
-    assert AUTO_ORDER == ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
+    assert AUTO_ORDER == ("tensorrt", "onnxruntime-tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
     assert set(REGISTRY) == set(reasons())
     chosen, skipped = choose("auto")
     assert chosen == "onnxruntime-cpu"  # no GPU, no TensorRT here (and in CI)
     assert "tensorrt: TensorRT is not installed" in skipped and "onnxruntime-cuda:" in skipped
+    assert "onnxruntime-tensorrt: ONNX Runtime's TensorRT provider does not load here" in skipped
 
 
 def test_choice_is_a_record_and_one_line():

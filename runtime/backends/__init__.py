@@ -2,11 +2,15 @@
 and the registry that picks one. Each backend module lists its ``BACKENDS`` (name, a silent
 cached probe, an opener); the registry holds them in ``auto`` order:
 
-1. tensorrt          engines from ``stylert build`` (runner not written yet: always skipped)
-2. onnxruntime-cuda  ONNX Runtime's CUDA provider, when a probe shows it really works
-3. onnxruntime-cpu   ONNX Runtime on the CPU, all graph optimizations, threads = cores
-4. torch             the PyTorch modules from the package's model.pt (the reference; CUDA
-                     when torch sees a GPU), only when torch is installed
+1. tensorrt              engines from ``stylert build`` (runner not written yet: always skipped)
+2. onnxruntime-tensorrt  ONNX Runtime's TensorRT provider (engine cache, explicit profiles)
+3. onnxruntime-cuda      ONNX Runtime's CUDA provider, I/O binding on the device (with CuPy)
+4. onnxruntime-cpu       ONNX Runtime on the CPU, all graph optimizations, threads = cores
+5. torch                 the PyTorch modules from the package's model.pt (the reference; CUDA
+                         when torch sees a GPU), only when torch is installed
+
+Each is probed silently, and every backend that opens a package first passes its self-check
+(selfcheck.py) on the package's saved reference probe.
 
 ``onnxruntime`` means the best working ONNX Runtime provider. A new backend is one module
 with its ``BACKENDS`` list, added to ``REGISTRY`` below.
@@ -35,7 +39,7 @@ def _group(backend: str) -> Tuple[str, ...]:
     if backend == "auto":
         return tuple(REGISTRY)
     if backend == "onnxruntime":
-        return ("onnxruntime-cuda", "onnxruntime-cpu")
+        return ("onnxruntime-tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
     return (backend,)
 
 

@@ -18,6 +18,7 @@ class Engine:
     device = "cpu"
     variant = "fp32"  # the package file variant it runs (e.g. int8-cpu)
     copies = False  # whether to_device/to_host move data (else the engine copies inside run)
+    stream = None   # the CUDA stream its outputs are made on (None: the library's current one)
 
     def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         return self.to_host(self.run_native(feeds))

@@ -1,5 +1,5 @@
-"""The ONNX Runtime backends (CUDA and CPU providers): sessions, quietly, on the providers
-that really work here.
+"""The ONNX Runtime backends (TensorRT, CUDA and CPU providers): sessions, quietly, on the
+providers that really work here, and on GPUs with I/O binding so tensors stay on the device.
 
 onnxruntime-gpu lists the CUDA and TensorRT providers even on a machine without a GPU;
 asking for them there prints errors to stderr and a banner to stdout before falling back
@@ -15,12 +15,14 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import onnxruntime as ort
 
 from .base import Backend, Engine
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
 
 
 @contextlib.contextmanager
@@ -73,30 +75,124 @@ def works(provider: str) -> bool:
 
 
 def working_providers() -> List[str]:
-    """The providers to offer, best first (TensorRT's provider is left to the tensorrt backend)."""
-    return [p for p in (CUDA, CPU) if works(p)]
+    """The providers to offer, best first."""
+    return [p for p in (TENSORRT, CUDA, CPU) if works(p)]
 
 
-def session(path: Path | str, provider: str = CPU, threads: Optional[int] = None,
-            spin: bool = True) -> ort.InferenceSession:
+def session(path: Path | str, provider: str = CPU, threads: Optional[int] = None, spin: bool = True,
+            options: Optional[Dict[str, str]] = None) -> ort.InferenceSession:
     """``spin=False`` for sessions that take turns with other work on the CPU: a spinning
     pool keeps the cores busy after its run, slowing whatever runs next (the Stylizer's
-    encoder -> AdaIN -> decoder: 77 vs 42 ms per 320x240 frame on 2 cores)."""
-    providers = [provider] if provider == CPU else [provider, CPU]
-    return ort.InferenceSession(str(path), _options(threads, spin), providers=providers)
+    encoder -> AdaIN -> decoder: 77 vs 42 ms per 320x240 frame on 2 cores). ``options``:
+    the provider's options (providers() builds them)."""
+    return ort.InferenceSession(str(path), _options(threads, spin), providers=providers(provider, options or {}))
+
+
+def providers(provider: str, options: Dict[str, str]) -> list:
+    """The session's provider list: the asked one first, then its fallbacks inside the session
+    (TensorRT falls back to CUDA for the layers it does not take, both to the CPU)."""
+    if provider == CPU:
+        return [CPU]
+    chain = [(provider, options)]
+    if provider == TENSORRT:
+        chain.append((CUDA, cuda_options(options.get("user_compute_stream"))))
+    return chain + [CPU]
+
+
+def cuda_options(stream: Optional[str] = None) -> Dict[str, str]:
+    """The CUDA provider's options: an exhaustive cuDNN algorithm search (once per shape, then
+    cached: what a fixed camera size wants), and the pipeline's stream when there is one, so
+    the engines and the AdaIN kernel run in order on one stream without device-wide syncs."""
+    opts = {"device_id": "0", "cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "0"}
+    if stream:
+        opts.update(user_compute_stream=stream, has_user_compute_stream="1")
+    return opts
+
+
+def tensorrt_options(graph: Dict, variant: str, ranges: Dict, cache: Path, stream: Optional[str] = None,
+                     camera: Optional[tuple] = None) -> Dict[str, str]:
+    """ONNX Runtime's TensorRT provider options for one package graph: fp16/int8 from the
+    variant (the fp16 file's float32 islands and the int8 file's QDQ scales are what TensorRT
+    builds), engine and timing caches under stylert's cache folder, and one explicit
+    min/opt/max profile from the graph's symbolic shapes (opt: ``camera`` (w, h) or 640x480;
+    wide profiles give slow kernels, so opt is the real size)."""
+    from .tensorrt.build import profile
+
+    if camera:
+        w, h = camera
+        ranges = {**ranges, "width": (ranges["width"][0], w, ranges["width"][2]),
+                  "height": (ranges["height"][0], h, ranges["height"][2])}
+        if "fwidth" in ranges:  # features of a stride-8 encoder
+            ranges.update(fwidth=(ranges["fwidth"][0], -(-w // 8), ranges["fwidth"][2]),
+                          fheight=(ranges["fheight"][0], -(-h // 8), ranges["fheight"][2]))
+    prof = profile(graph, ranges=ranges)
+    shapes = [",".join(f"{name}:{'x'.join(map(str, p[k]))}" for name, p in prof.items()) for k in range(3)]
+    cache.mkdir(parents=True, exist_ok=True)
+    opts = {"device_id": "0", "trt_fp16_enable": str(variant == "fp16"), "trt_int8_enable": str(variant == "int8"),
+            "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),
+            "trt_profile_min_shapes": shapes[0], "trt_profile_opt_shapes": shapes[1],
+            "trt_profile_max_shapes": shapes[2]}
+    if stream:
+        opts.update(user_compute_stream=stream, has_user_compute_stream="1")
+    return opts
+
+
+# -- device buffers: CuPy views of ONNX Runtime's device outputs (no torch needed) ---------
+def cupy_or_none():
+    """CuPy when it is installed (the device-resident path), else None (host arrays)."""
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def device_view(value, cupy):
+    """A CuPy array over an OrtValue's device memory (kept alive with it): the AdaIN kernel
+    and the next engine read it where the engine wrote it."""
+    shape = tuple(value.shape())
+    size = int(np.prod(shape)) * 4
+    memory = cupy.cuda.UnownedMemory(value.data_ptr(), size, value)
+    return cupy.ndarray(shape, np.float32, cupy.cuda.MemoryPointer(memory, 0))
 
 
 class OnnxRuntimeEngine(Engine):
+    """One graph in an ONNX Runtime session. On the CPU provider: numpy in and out. On a GPU
+    provider with CuPy installed: I/O binding, inputs bound where they are (CuPy device
+    arrays by pointer, host arrays copied up), the output left on the device as a CuPy array
+    (``run_native``), all on the pipeline's one stream (``stream``); without CuPy the session
+    copies through the host as before."""
+
     def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True,
-                 variant: str = "fp32"):
-        self.path, self.variant = str(path), variant
-        self.session = session(path, provider, threads, spin)
-        self.backend = "onnxruntime-cuda" if provider == CUDA else "onnxruntime-cpu"
-        self.device = "cuda" if provider == CUDA else "cpu"
+                 variant: str = "fp32", options: Optional[Dict[str, str]] = None, stream=None, cupy=None):
+        self.path, self.variant, self.provider = str(path), variant, provider
+        self.session = session(path, provider, threads, spin, options)
+        self.backend = BACKEND_OF[provider]
+        self.device = "cpu" if provider == CPU else "cuda"
+        self.stream, self.cupy = stream, cupy if provider != CPU else None
+        self.copies = self.cupy is not None
+        self.output = self.session.get_outputs()[0].name
 
     def run_native(self, feeds):
-        # Host arrays in and out, also with the CUDA provider (no I/O binding yet, see README).
-        return self.session.run(None, feeds)[0]
+        if self.cupy is None:  # host arrays in and out (the session copies on a GPU provider)
+            return self.session.run(None, {k: self.to_host(v) for k, v in feeds.items()})[0]
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            if isinstance(value, np.ndarray):
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
+            else:  # a device array: bound by pointer, no copy
+                value = self.cupy.ascontiguousarray(value, dtype=np.float32)
+                binding.bind_input(name, "cuda", 0, np.float32, list(value.shape), value.data.ptr)
+        binding.bind_output(self.output, "cuda", 0)
+        self.session.run_with_iobinding(binding)
+        return device_view(binding.get_outputs()[0], self.cupy)
+
+    def to_device(self, array):
+        return self.cupy.asarray(array) if self.cupy is not None and isinstance(array, np.ndarray) else array
+
+    def to_host(self, array):
+        return array if isinstance(array, np.ndarray) else self.cupy.asnumpy(array)
 
 
 def threads() -> int:
@@ -105,17 +201,33 @@ def threads() -> int:
 
 def _opener(provider: str):
     def open_graphs(pkg, names: List[str], precision: str, spin: bool = True) -> Dict[str, Engine]:
+        from ..families import get
+        from ..folders import cache_root
+
         cpu = provider == CPU
+        cupy = None if cpu else cupy_or_none()
+        stream = cupy.cuda.Stream(non_blocking=True) if cupy is not None else None  # one per pipeline
+        ptr = str(stream.ptr) if stream is not None else None
         engines = {}
         for name in names:
             variant = pkg.variant(name, precision, cpu=cpu)
+            if provider == TENSORRT:
+                options = tensorrt_options(pkg.graphs[name], variant, get(pkg.kind).ranges,
+                                           cache_root() / "ort-tensorrt", ptr)
+            else:
+                options = cuda_options(ptr) if provider == CUDA else {}
             engines[name] = OnnxRuntimeEngine(pkg.onnx(name, variant), provider, threads() if cpu else None, spin,
-                                              variant)
+                                              variant, options, stream, cupy)
         return engines
     return open_graphs
 
 
+BACKEND_OF = {TENSORRT: "onnxruntime-tensorrt", CUDA: "onnxruntime-cuda", CPU: "onnxruntime-cpu"}
+TENSORRT_MISSING = ("ONNX Runtime's TensorRT provider does not load here (onnxruntime-gpu 1.31 needs TensorRT 10 "
+                    "for CUDA 13: libnvinfer.so.10, libnvonnxparser.so.10)")
 BACKENDS = [
+    Backend("onnxruntime-tensorrt", lambda: "" if works(TENSORRT) else TENSORRT_MISSING, _opener(TENSORRT),
+            fastest=("fp16",), version=lambda: ort.__version__),
     Backend("onnxruntime-cuda", lambda: "" if works(CUDA) else "no working CUDA provider", _opener(CUDA),
             fastest=("fp16",), version=lambda: ort.__version__),
     Backend("onnxruntime-cpu", lambda: "", _opener(CPU), fastest=("int8",), version=lambda: ort.__version__),

@@ -160,7 +160,9 @@ class Stylizer(Pipeline):
             else:
                 if smoothing > 0.0:
                     mean, std = self._smooth(feats, mean, std, smoothing)
-                fused.adain(feats, mean, std, alpha=alpha, eps=self.eps, out=feats)
+                on_device = not isinstance(feats, np.ndarray)  # the kernel runs on the engines' stream
+                fused.adain(feats, mean, std, alpha=alpha, eps=self.eps, out=feats,
+                            stream=encoder.stream if on_device else None)
         with self.stages("decoder"):
             out = decoder.run_native({"features": feats})
         with self._copy("device->host"):
