@@ -1,9 +1,7 @@
 """The tensorrt backend: engines built by TensorRT for this GPU (build.py), kept in an engine
-cache (cache.py). TensorRT is optional and imported lazily; everything here but the build
-itself works without it.
-
-The engine runner is not written yet (see the GPU issue), so ``auto`` skips this backend
-with that reason even where TensorRT is installed.
+cache (cache.py), run by name on CuPy device buffers (runner.py). TensorRT is optional and
+imported lazily; everything but the build and the run works without it. Like every backend
+it passes the self-check on the package's reference probe before a pipeline uses it.
 """
 
 from __future__ import annotations
@@ -61,9 +59,40 @@ FIX = {"TensorRT is not installed": "pip install 'stylert[tensorrt]' on a machin
 
 
 
-def _not_runnable(pkg, names, precision, spin=True):  # never reached: the probe says why
-    raise NotImplementedError("the TensorRT engine runner")
+def probe() -> str:
+    """'' when engines can be built and run here, else why not."""
+    why = unavailable_reason()
+    if why:
+        return why
+    try:
+        import cupy  # noqa: F401  (the runner's device buffers)
+    except ImportError:
+        return "the TensorRT runner needs CuPy for its device buffers (pip install cupy-cuda12x or cupy-cuda13x)"
+    return ""
 
 
-BACKENDS = [Backend("tensorrt", lambda: unavailable_reason() or "its engine runner is not written yet",
-                    _not_runnable, fastest=("fp16",))]
+def open_graphs(pkg, names, precision, spin=True):
+    """One TensorRTEngine per graph, on one stream (built on first use, then cached).
+    STYLERT_CUDA_GRAPHS=1 captures each shape into a CUDA graph (a fixed camera size)."""
+    import logging
+
+    import cupy
+
+    from .build import engine_for
+    from .runner import TensorRTEngine
+
+    say = logging.getLogger("stylert").warning
+    stream = cupy.cuda.Stream(non_blocking=True)
+    graphs = os.environ.get("STYLERT_CUDA_GRAPHS") == "1"
+    engines = {}
+    for name in names:
+        path, runs = engine_for(pkg, name, precision, log=say)
+        engines[name] = TensorRTEngine(path.read_bytes(), _trt(), cupy, stream, runs, graphs, name)
+    return engines
+
+
+def _version() -> str:
+    return _trt().__version__
+
+
+BACKENDS = [Backend("tensorrt", probe, open_graphs, fastest=("fp16",), version=_version)]

@@ -134,31 +134,42 @@ def _keep_normalization_fp32(network, trt) -> None:
                 layer.set_output_type(j, trt.float32)
 
 
+def engine_for(pkg: Package, name: str, precision: str, overrides: Optional[Dict] = None,
+               log: Callable[[str], None] = print) -> Tuple[Path, str]:
+    """(engine path, the precision it runs) for one graph: from the cache, or built now
+    (minutes, once per GPU and TensorRT version, said on a progress line)."""
+    trt = _trt()
+    device = cuda_device()
+    graph = pkg.graphs[name]
+    # A graph without the asked variant (adain_full has no int8) gets the next best one.
+    have = pkg.precisions(name)
+    mine = next(p for p in (precision, "fp16", "fp32") if p in have)
+    plan = precision_plan(mine, trt.__version__)
+    onnx_path = pkg.onnx(name, plan["onnx"])
+    mine_inputs = {i["name"] for i in graph["inputs"]}
+    prof = profile(graph, {k: v for k, v in (overrides or {}).items() if k in mine_inputs}, families.get(pkg.kind).ranges)
+    key = cache_key(sha256(onnx_path), prof, mine, trt.__version__, device["compute_capability"])
+    timing = cache_dir() / f"timing-trt{trt.__version__}-sm{device['compute_capability']}.cache"
+
+    def build() -> bytes:
+        log(f"building the TensorRT engine of {name} ({mine}) for {device['name']}: once per GPU and TensorRT "
+            f"version, this takes a few minutes")
+        return build_engine(onnx_path, prof, plan, timing)
+
+    path, built = cached_engine(key, name, build)
+    log(f"{name} ({mine}): {'built' if built else 'from cache'} {path}")
+    return path, mine
+
+
 def build_package(pkg: Package, precision: str, shapes: Optional[str] = None,
                   log: Callable[[str], None] = print) -> List[Path]:
     """Engines for every graph of ``pkg`` (from the cache when there), for ``stylert build``."""
     why = unavailable_reason()
     if why:
         raise TensorRTError(f"{why}: {FIX.get(why, 'see README')}")
-    trt = _trt()
-    device = cuda_device()
     overrides = parse_shapes(shapes or "")
     inputs = {i["name"] for g in pkg.graphs.values() for i in g["inputs"]}
     if set(overrides) - inputs:
         raise TensorRTError(f"--shapes names no input of this package: {', '.join(set(overrides) - inputs)} "
                             f"(inputs: {', '.join(sorted(inputs))})")
-    timing = cache_dir() / f"timing-trt{trt.__version__}-sm{device['compute_capability']}.cache"
-    paths = []
-    for name, graph in pkg.graphs.items():
-        # A graph without the asked variant (adain_full has no int8) gets the next best one.
-        have = pkg.precisions(name)
-        mine = next(p for p in (precision, "fp16", "fp32") if p in have)
-        plan = precision_plan(mine, trt.__version__)
-        onnx_path = pkg.onnx(name, plan["onnx"])
-        prof = profile(graph, {k: v for k, v in overrides.items() if k in {i["name"] for i in graph["inputs"]}},
-                       families.get(pkg.kind).ranges)
-        key = cache_key(sha256(onnx_path), prof, mine, trt.__version__, device["compute_capability"])
-        path, built = cached_engine(key, name, lambda: build_engine(onnx_path, prof, plan, timing))
-        log(f"{name} ({mine}): {'built' if built else 'from cache'} {path}")
-        paths.append(path)
-    return paths
+    return [engine_for(pkg, name, precision, overrides, log)[0] for name in pkg.graphs]

@@ -1,0 +1,118 @@
+"""The TensorRT runner: engines from the engine cache (built on first use), run by name with
+the TensorRT 10/11 Python API, device buffers from CuPy (no torch needed).
+
+One execution context per engine; per call: the optimization profile that fits the input
+shapes (switched with set_optimization_profile_async only when it changes), set_input_shape
+and set_tensor_address per input, the output buffer allocated once per output shape and
+reused, execute_async_v3 on the pipeline's one stream. With ``cuda_graph`` the first call at
+a shape is captured into a CUDA graph (inputs copied into fixed buffers), and later calls at
+that shape replay it: for a fixed camera size, the launch overhead of every layer goes.
+
+Written from NVIDIA's documentation and Polygraphy's runner; no TensorRT can be installed
+where stylert is developed, so this has not run: the backends' self-check (selfcheck.py)
+runs the package's reference probe through it before any pipeline trusts it. The control
+flow is tested with a stand-in for TensorRT and CuPy (tests/test_tensorrt_runner.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ...errors import BackendError
+from ..base import Engine
+
+log = logging.getLogger("stylert")
+Shape = Tuple[int, ...]
+
+
+def fits(shape: Sequence[int], low: Sequence[int], high: Sequence[int]) -> bool:
+    return len(shape) == len(low) and all(lo <= s <= hi for s, lo, hi in zip(shape, low, high))
+
+
+class TensorRTEngine(Engine):
+    backend, device, copies = "tensorrt", "cuda", True
+
+    def __init__(self, data: bytes, trt, cupy, stream, variant: str = "fp32", cuda_graph: bool = False,
+                 name: str = "graph"):
+        self.trt, self.cupy, self.stream, self.variant, self.name = trt, cupy, stream, variant, name
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = self.runtime.deserialize_cuda_engine(data)
+        if self.engine is None:
+            raise BackendError(f"TensorRT could not load the {name} engine (built by another TensorRT version or "
+                               f"for another GPU?): remove it from the engine cache to rebuild it")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if n not in self.inputs]
+        # per profile: {input: (min, max)}
+        self.profiles: List[Dict[str, Tuple[Shape, Shape]]] = [
+            {n: (tuple(lo), tuple(hi)) for n in self.inputs
+             for lo, _, hi in [self.engine.get_tensor_profile_shape(n, p)]}
+            for p in range(self.engine.num_optimization_profiles)]
+        self.active: Optional[int] = None
+        self.cuda_graph = cuda_graph
+        self._outputs: Dict[Shape, object] = {}  # the output buffer per output shape, reused
+        self._graphs: Dict[Tuple, Tuple] = {}  # input shapes -> (graph, its input buffers, its output)
+
+    def profile_for(self, shapes: Dict[str, Shape]) -> int:
+        """The first optimization profile whose min..max holds every input shape."""
+        for p, ranges in enumerate(self.profiles):
+            if all(fits(shapes[n], *ranges[n]) for n in self.inputs):
+                return p
+        have = "; ".join(", ".join(f"{n} {lo}..{hi}" for n, (lo, hi) in r.items()) for r in self.profiles)
+        raise BackendError(f"no TensorRT profile of {self.name} takes {shapes} (profiles: {have}): rebuild with "
+                           f"`stylert build PKG --shapes ...` covering this size")
+
+    def _device(self, value):
+        """A contiguous float32 device array for an input (host arrays are copied up)."""
+        return self.cupy.ascontiguousarray(self.cupy.asarray(value), dtype=np.float32)
+
+    def _output(self, shape: Shape):
+        if shape not in self._outputs:
+            self._outputs[shape] = self.cupy.empty(shape, dtype=np.float32)
+        return self._outputs[shape]
+
+    def _bind(self, arrays: Dict[str, object]) -> object:
+        shapes = {n: tuple(arrays[n].shape) for n in self.inputs}
+        p = self.profile_for(shapes)
+        if p != self.active:
+            self.context.set_optimization_profile_async(p, self.stream.ptr)
+            self.active = p
+        for n in self.inputs:
+            self.context.set_input_shape(n, shapes[n])
+            self.context.set_tensor_address(n, arrays[n].data.ptr)
+        out = self._output(tuple(self.context.get_tensor_shape(self.outputs[0])))
+        self.context.set_tensor_address(self.outputs[0], out.data.ptr)
+        return out
+
+    def run_native(self, feeds: Dict[str, object]):
+        arrays = {n: self._device(feeds[n]) for n in self.inputs}
+        if not self.cuda_graph:
+            out = self._bind(arrays)
+            if not self.context.execute_async_v3(self.stream.ptr):
+                raise BackendError(f"TensorRT failed to run {self.name} (see its log above)")
+            return out
+        key = tuple(tuple(a.shape) for a in arrays.values())
+        if key not in self._graphs:  # capture once per shape, into fixed input buffers
+            fixed = {n: self.cupy.empty_like(a) for n, a in arrays.items()}
+            for n in self.inputs:
+                fixed[n][...] = arrays[n]
+            out = self._bind(fixed)
+            self.context.execute_async_v3(self.stream.ptr)  # TensorRT wants one run before capture
+            self.stream.begin_capture()
+            self.context.execute_async_v3(self.stream.ptr)
+            self._graphs[key] = (self.stream.end_capture(), fixed, out)
+        graph, fixed, out = self._graphs[key]
+        for n in self.inputs:
+            fixed[n][...] = arrays[n]  # on the stream, before the replay
+        graph.launch(self.stream)
+        return out
+
+    def to_device(self, array):
+        return self.cupy.asarray(array) if isinstance(array, np.ndarray) else array
+
+    def to_host(self, array):
+        return array if isinstance(array, np.ndarray) else self.cupy.asnumpy(array, stream=self.stream)

@@ -1,0 +1,160 @@
+"""The TensorRT runner's control flow, driven by a stand-in for TensorRT and CuPy: profile
+choice by input shape, binding order and names, output allocation and reuse, profile
+switches, CUDA-graph capture and replay. It proves control flow only: nothing here ran on
+a GPU or in TensorRT (neither exists where stylert is developed)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from stylert.backends.tensorrt.runner import TensorRTEngine
+from stylert.errors import BackendError
+
+
+class FakeArray:
+    """A device array: a host array in a box with a pretend pointer."""
+    count = 0
+
+    def __init__(self, host):
+        FakeArray.count += 1
+        self.host, self.shape = np.asarray(host, np.float32), tuple(np.shape(host))
+        self.data = SimpleNamespace(ptr=1000 + FakeArray.count)
+
+    def __setitem__(self, key, value):
+        self.host[key] = value.host if isinstance(value, FakeArray) else value
+
+
+class FakeCupy:
+    def asarray(self, a):
+        return a if isinstance(a, FakeArray) else FakeArray(a)
+
+    def ascontiguousarray(self, a, dtype=None):
+        return a
+
+    def empty(self, shape, dtype=None):
+        return FakeArray(np.zeros(shape))
+
+    def empty_like(self, a):
+        return FakeArray(np.zeros(a.shape))
+
+    def asnumpy(self, a, stream=None):
+        return a.host
+
+
+class FakeStream:
+    ptr = 77
+
+    def __init__(self, log):
+        self.log = log
+
+    def begin_capture(self):
+        self.log.append(("capture",))
+
+    def end_capture(self):
+        log = self.log
+        return SimpleNamespace(launch=lambda stream: log.append(("replay",)))
+
+
+class FakeContext:
+    def __init__(self, log):
+        self.log, self.shapes = log, {}
+
+    def set_optimization_profile_async(self, p, stream):
+        self.log.append(("profile", p, stream))
+
+    def set_input_shape(self, name, shape):
+        self.shapes[name] = shape
+        self.log.append(("shape", name, shape))
+
+    def set_tensor_address(self, name, ptr):
+        self.log.append(("address", name))
+
+    def get_tensor_shape(self, name):  # the decoder: features / 8 -> image x 8
+        n, c, h, w = self.shapes["features"]
+        return (n, 3, h * 8, w * 8)
+
+    def execute_async_v3(self, stream):
+        self.log.append(("execute", stream))
+        return True
+
+
+def fake_trt(log, profiles):
+    class Engine:
+        num_io_tensors = 2
+        num_optimization_profiles = len(profiles)
+
+        def get_tensor_name(self, i):
+            return ["features", "image"][i]
+
+        def get_tensor_mode(self, name):
+            return "in" if name == "features" else "out"
+
+        def get_tensor_profile_shape(self, name, p):
+            return profiles[p]
+
+        def create_execution_context(self):
+            return FakeContext(log)
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            return Engine() if data == b"engine" else None
+
+    class Logger:
+        WARNING = "warning"
+
+        def __init__(self, level):
+            pass
+
+    return SimpleNamespace(Runtime=Runtime, Logger=Logger, TensorIOMode=SimpleNamespace(INPUT="in"))
+
+
+SMALL = ((1, 64, 8, 8), (1, 64, 30, 40), (1, 64, 60, 80))
+LARGE = ((1, 64, 61, 81), (1, 64, 90, 120), (1, 64, 136, 240))
+
+
+def _engine(log, cuda_graph=False, data=b"engine"):
+    return TensorRTEngine(data, fake_trt(log, [SMALL, LARGE]), FakeCupy(), FakeStream(log), "fp16", cuda_graph,
+                          "decoder")
+
+
+def test_profile_by_shape_binding_by_name_and_output_reuse():
+    log = []
+    eng = _engine(log)
+    assert (eng.inputs, eng.outputs) == (["features"], ["image"])
+    out1 = eng.run_native({"features": np.zeros((1, 64, 30, 40), np.float32)})
+    assert log == [("profile", 0, 77), ("shape", "features", (1, 64, 30, 40)), ("address", "features"),
+                   ("address", "image"), ("execute", 77)]
+    assert out1.shape == (1, 3, 240, 320)
+    log.clear()
+    out2 = eng.run_native({"features": np.zeros((1, 64, 30, 40), np.float32)})
+    assert out2 is out1 and ("profile", 0, 77) not in log  # same shape: same buffer, no profile switch
+    out3 = eng.run_native({"features": np.zeros((1, 64, 90, 120), np.float32)})
+    assert out3 is not out1 and out3.shape == (1, 3, 720, 960) and ("profile", 1, 77) in log
+    assert eng.profile_for({"features": (1, 64, 60, 80)}) == 0 and eng.profile_for({"features": (1, 64, 61, 81)}) == 1
+
+
+def test_a_shape_no_profile_takes_is_one_clear_error():
+    eng = _engine([])
+    with pytest.raises(BackendError, match="no TensorRT profile of decoder takes .*stylert build PKG --shapes"):
+        eng.run_native({"features": np.zeros((1, 64, 4, 4), np.float32)})
+
+
+def test_an_engine_that_does_not_load_is_one_clear_error():
+    with pytest.raises(BackendError, match="could not load the decoder engine .*engine cache"):
+        _engine([], data=b"from another TensorRT")
+
+
+def test_cuda_graph_is_captured_once_per_shape_then_replayed():
+    log = []
+    eng = _engine(log, cuda_graph=True)
+    x = np.ones((1, 64, 30, 40), np.float32)
+    first = eng.run_native({"features": x})
+    assert [e[0] for e in log].count("capture") == 1 and log[-1] == ("replay",)
+    log.clear()
+    second = eng.run_native({"features": x * 2})
+    assert log == [("replay",)] and second is first  # inputs copied into the captured buffers
+    assert (eng._graphs[((1, 64, 30, 40),)][1]["features"].host == 2).all()
