@@ -80,7 +80,7 @@ def test_io_binding_keeps_device_arrays_on_the_device(monkeypatch):
                               run_with_iobinding=lambda b: log.append(("run",)))
     engine = object.__new__(onnxrt.OnnxRuntimeEngine)
     engine.session, engine.output, engine.cupy = session, "features", _FakeCupy()
-    monkeypatch.setattr(onnxrt, "device_view", lambda value, cupy: ("view of", value))
+    monkeypatch.setattr(onnxrt, "device_view", lambda value, cupy: ("view of", value))  # the CuPy view
     image = np.zeros((1, 3, 16, 16), np.float32)
     assert engine.run_native({"image": image}) == ("view of", "the OrtValue")
     device = engine.to_device(np.zeros((1, 8, 2, 2), np.float32))
@@ -98,3 +98,28 @@ def test_without_cupy_a_gpu_provider_copies_through_the_host():
     engine.session = SimpleNamespace(run=lambda names, feeds: got.update(feeds) or [feeds["x"] * 2])
     out = engine.run_native({"x": np.ones(3, np.float32)})
     assert (out == 2).all() and isinstance(got["x"], np.ndarray)
+
+
+def test_stage_timers_use_events_on_the_engines_stream():
+    from stylert.backends.cuda import event_factory
+    from stylert.timing import Stages
+
+    log = []
+
+    class Event:
+        def __init__(self):
+            self.at = None
+
+        def record(self, stream):
+            log.append(("record", stream))
+            self.at = len(log)
+
+        def synchronize(self):
+            pass
+
+    cupy = SimpleNamespace(cuda=SimpleNamespace(Event=Event, get_elapsed_time=lambda a, b: 2.5 * (b.at - a.at)))
+    stages = Stages(event_factory(cupy, "the stream"))
+    stages.enabled = True
+    with stages("encoder"):
+        pass
+    assert stages.collect() == {"encoder": [2_500_000]} and log == [("record", "the stream")] * 2

@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .base import Backend, Engine
+from .cuda import cupy_or_none, device_view, event_factory
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -138,25 +139,6 @@ def tensorrt_options(graph: Dict, variant: str, ranges: Dict, cache: Path, strea
     return opts
 
 
-# -- device buffers: CuPy views of ONNX Runtime's device outputs (no torch needed) ---------
-def cupy_or_none():
-    """CuPy when it is installed (the device-resident path), else None (host arrays)."""
-    try:
-        import cupy
-    except ImportError:
-        return None
-    return cupy
-
-
-def device_view(value, cupy):
-    """A CuPy array over an OrtValue's device memory (kept alive with it): the AdaIN kernel
-    and the next engine read it where the engine wrote it."""
-    shape = tuple(value.shape())
-    size = int(np.prod(shape)) * 4
-    memory = cupy.cuda.UnownedMemory(value.data_ptr(), size, value)
-    return cupy.ndarray(shape, np.float32, cupy.cuda.MemoryPointer(memory, 0))
-
-
 class OnnxRuntimeEngine(Engine):
     """One graph in an ONNX Runtime session. On the CPU provider: numpy in and out. On a GPU
     provider with CuPy installed: I/O binding, inputs bound where they are (CuPy device
@@ -187,6 +169,9 @@ class OnnxRuntimeEngine(Engine):
         binding.bind_output(self.output, "cuda", 0)
         self.session.run_with_iobinding(binding)
         return device_view(binding.get_outputs()[0], self.cupy)
+
+    def event(self):
+        return event_factory(self.cupy, self.stream) if self.cupy is not None else None
 
     def to_device(self, array):
         return self.cupy.asarray(array) if self.cupy is not None and isinstance(array, np.ndarray) else array

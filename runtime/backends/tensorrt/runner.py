@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import BackendError
 from ..base import Engine
+from ..cuda import event_factory
 
 log = logging.getLogger("stylert")
 Shape = Tuple[int, ...]
@@ -110,6 +111,9 @@ class TensorRTEngine(Engine):
             fixed[n][...] = arrays[n]  # on the stream, before the replay
         graph.launch(self.stream)
         return out
+
+    def event(self):
+        return event_factory(self.cupy, self.stream)
 
     def to_device(self, array):
         return self.cupy.asarray(array) if isinstance(array, np.ndarray) else array
