@@ -68,7 +68,7 @@ def figures(frames, outs, reference):
     """static flicker (or warp error for the pan) and smear, per the module doc."""
     flicker, warp, smear = [], [], []
     for t in range(1, len(frames)):
-        (f0, c0, m0), (f1, c1, m1) = frames[t - 1], frames[t]
+        (_, c0, m0), (_, c1, m1) = frames[t - 1], frames[t]
         moving = cv2.dilate(cv2.bitwise_or(m0, m1), np.ones((9, 9), np.uint8)) > 0
         still = (np.abs(c1.astype(np.int16) - c0.astype(np.int16)).max(axis=2) == 0) & ~moving
         diff = np.abs(outs[t].astype(np.float32) - outs[t - 1].astype(np.float32)).mean(axis=2)

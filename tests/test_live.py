@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stylert import cli, video
+from stylert import cli
 from stylert.video import sources
 from stylert.apps import live
 from stylert.errors import VideoError

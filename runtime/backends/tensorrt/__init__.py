@@ -7,6 +7,7 @@ it passes the self-check on the package's reference probe before a pipeline uses
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 from typing import Dict, Optional
 
@@ -64,9 +65,7 @@ def probe() -> str:
     why = unavailable_reason()
     if why:
         return why
-    try:
-        import cupy  # noqa: F401  (the runner's device buffers)
-    except ImportError:
+    if importlib.util.find_spec("cupy") is None:  # looked up, not imported: the runner's device buffers
         return "the TensorRT runner needs CuPy for its device buffers (pip install cupy-cuda12x or cupy-cuda13x)"
     return ""
 
