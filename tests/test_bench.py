@@ -50,7 +50,7 @@ def test_adain_stages_and_torch_baseline(tmp_path):
 
 def test_bad_bench_options(tmp_path, capsys):
     assert "name a model" in _error(capsys, ["bench"])
-    assert "--size applies to adain, kernel and live" in _error(capsys, ["bench", "ae", "--size", "64"])
+    assert "--size applies to adain, kernel, live" in _error(capsys, ["bench", "ae", "--size", "64"])
     (tmp_path / "x.json").write_text("{}")
     assert "not a `stylert bench --json` report" in _error(capsys, ["bench", "--compare", str(tmp_path / "x.json"),
                                                                   str(tmp_path / "x.json")])

@@ -63,8 +63,9 @@ def command(args: argparse.Namespace) -> int:
     if not args.model:
         raise BenchError(f"name a model ({', '.join(MODELS)}) or give --compare OLD.json NEW.json")
     sizes = args.size or DEFAULT_SIZES[args.model]
-    if args.model not in ("adain", "kernel", "live") and args.size:
-        raise BenchError("--size applies to adain, kernel and live (the other models have one size)")
+    sized = [m for m in MODELS if DEFAULT_SIZES[m] != [0]]  # 0: the model's own, single size
+    if args.model not in sized and args.size:
+        raise BenchError(f"--size applies to {', '.join(sized)} (the other models have one size)")
     if args.model == "kernel":
         report = run_kernel(sizes, args.warmup, args.iterations, args.duration)
     else:
