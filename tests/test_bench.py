@@ -21,7 +21,7 @@ def test_report_json_markdown_and_stages(tmp_path, capsys):
     assert {"cpu", "logical_cores", "stylert", "versions", "extension"} <= set(report["system"])
     row_keys = {"model", "backend", "precision", "size", "batch", "key", "n", "min_ms", "mean_ms", "median_ms",
                 "p90_ms", "p95_ms", "p99_ms", "max_ms", "std_ms", "cv", "throughput_per_s", "cold_start_s",
-                "rss_growth_mb", "device_peak_mb", "samples_ms", "stages_median_ms", "warnings"}
+                "rss_growth_mb", "device_peak_mb", "samples_ms", "stages_median_ms", "warnings", "engines"}
     assert all(set(r) == row_keys for r in report["rows"])
     assert report["system"]["cpu"] and report["peak_rss_mb"] > 0
     keys = [r["key"] for r in report["rows"]]

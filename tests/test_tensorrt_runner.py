@@ -158,3 +158,12 @@ def test_cuda_graph_is_captured_once_per_shape_then_replayed():
     second = eng.run_native({"features": x * 2})
     assert log == [("replay",)] and second is first  # inputs copied into the captured buffers
     assert (eng._graphs[((1, 64, 30, 40),)][1]["features"].host == 2).all()
+
+
+def test_what_bench_reports_beside_the_latency():
+    eng = _engine([])
+    for _ in range(3):
+        eng.run_native({"features": np.zeros((1, 64, 30, 40), np.float32)})
+    info = eng.info()
+    assert len(eng.enqueue_ns) == 3 and info["enqueue_median_ms"] >= 0
+    assert info["engine_mb"] == pytest.approx(len(b"engine") / 2**20) and info["cuda_graph"] == 0.0

@@ -9,6 +9,7 @@ are medians of per-pair ratios. Per-stage times come from the pipelines' own sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -30,6 +31,7 @@ CHANNELS = 512  # relu4_1 of VGG-19
 # 0: the model's own size; live: processing widths (4:3) for a 640x480 camera frame
 DEFAULT_SIZES = {**{f.kind: f.bench_sizes for f in families.FAMILIES.values()}, "kernel": [32, 64], "live": [320]}
 LIVE_SOURCE = (640, 480)
+GRAPHS = "tensorrt+graphs"  # the tensorrt backend with each shape captured into a CUDA graph
 
 
 def add_parser(sub) -> None:
@@ -39,7 +41,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", nargs="?", choices=MODELS,
                    help="live: per 640x480 camera frame (resize, stylize, resize back), then `stylert live` "
                         "on the camera-paced demo scene for FPS and capture-to-output latency")
-    p.add_argument("--backend", type=names(BACKENDS), default=["auto"], help="e.g. onnxruntime-cpu,torch")
+    p.add_argument("--backend", type=names([*BACKENDS, GRAPHS]), default=["auto"],
+                   help=f"e.g. onnxruntime-cpu,torch; {GRAPHS}: TensorRT with CUDA graphs, to compare with tensorrt")
     p.add_argument("--precision", type=names(PRECISIONS), default=["fp32"], help="e.g. fp32,int8")
     p.add_argument("--size", type=positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256); "
                    "kernel: feature sides (default 32,64); live: processing widths, e.g. 320,288 (default 320)")
@@ -169,21 +172,39 @@ def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str
     return f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
 
 
+@contextlib.contextmanager
+def _cuda_graphs(on: bool):
+    """STYLERT_CUDA_GRAPHS while a pipeline opens its engines (the tensorrt backend reads it)."""
+    previous = os.environ.get("STYLERT_CUDA_GRAPHS")
+    os.environ["STYLERT_CUDA_GRAPHS"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["STYLERT_CUDA_GRAPHS"]
+        else:
+            os.environ["STYLERT_CUDA_GRAPHS"] = previous
+
+
 def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
               batch: int) -> Tuple[object, Callable[[], object]]:
     """(pipeline, one timed call) for a combination."""
+    graphs = backend == GRAPHS
+    backend = "tensorrt" if graphs else backend
     if model == "live":
         from ..images import ASSETS
         from ..pipelines.stylizer import Stylizer
         from ..video import DemoSource
 
-        p = Stylizer(package, backend=backend, precision=precision)
+        with _cuda_graphs(graphs):
+            p = Stylizer(package, backend=backend, precision=precision)
         p.set_style(str(ASSETS / "coffee.jpg"))
         demo = DemoSource(*LIVE_SOURCE, frames=30, fps=1e6)  # the demo scene's frames, unpaced
         frames = itertools.cycle([demo.read() for _ in range(30)])
         return p, lambda: p.frame(next(frames), _live_size(size))
     family = families.get(model)
-    p = family.pipeline_class()(package, backend=backend, precision=precision)
+    with _cuda_graphs(graphs):
+        p = family.pipeline_class()(package, backend=backend, precision=precision)
     return p, families.resolve(family.bench)(p, size, batch)
 
 
@@ -325,7 +346,8 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
                "precision": precision, "size": size, "batch": batch, "key": key, **stats,
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
                "rss_growth_mb": rss[key], "device_peak_mb": device[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
-               "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key]))}
+               "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key])),
+               "engines": {g: e.info() for g, e in pipe.engines.items() if e.info()}}
         base = _key(model, "torch", "fp32", size, batch) if baseline else None
         if base:
             ratio = np.asarray(samples[base], np.float64) / np.asarray(samples[key], np.float64)
@@ -376,6 +398,10 @@ def markdown(report: Dict) -> str:
                       f"{e['frames_dropped']}/{e['frames_captured']}"]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [w for r in rows for w in (f"{r['key']}: {x}" for x in r["warnings"])] + report["machine_warnings"]
+    for r in rows:  # what trtexec reports beside the latency
+        for graph, e in r.get("engines", {}).items():
+            lines.append(f"{r['key']}: {graph} engine {e['engine_mb']:.1f} MB, built or loaded in {e['setup_s']:.1f} s, "
+                         f"enqueue median {e['enqueue_median_ms']:.3f} ms, CUDA graph {'on' if e['cuda_graph'] else 'off'}")
     lines += ["", f"{report['system']['cpu']}, {report['system']['logical_cores']} cores; peak RSS "
               f"{report['peak_rss_mb']:.0f} MB (whole run)"]
     lines += [f"warning: {n}" for n in notes]

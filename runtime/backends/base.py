@@ -38,6 +38,10 @@ class Engine:
         """A factory of CUDA timing events on this engine's stream, or None (host clock)."""
         return None
 
+    def info(self) -> Dict[str, float]:
+        """Figures `stylert bench` reports for this engine (TensorRT: size, setup, enqueue)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Backend:

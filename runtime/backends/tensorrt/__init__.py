@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+import time
 from typing import Dict, Optional
 
 from ..base import Backend
@@ -85,8 +86,10 @@ def open_graphs(pkg, names, precision, spin=True):
     graphs = os.environ.get("STYLERT_CUDA_GRAPHS") == "1"
     engines = {}
     for name in names:
+        t0 = time.perf_counter()
         path, runs = engine_for(pkg, name, precision, log=say)
         engines[name] = TensorRTEngine(path.read_bytes(), _trt(), cupy, stream, runs, graphs, name)
+        engines[name].setup_s = time.perf_counter() - t0  # build (first use) or load
     return engines
 
 

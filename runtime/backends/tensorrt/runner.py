@@ -17,6 +17,7 @@ flow is tested with a stand-in for TensorRT and CuPy (tests/test_tensorrt_runner
 from __future__ import annotations
 
 import logging
+import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,6 +40,7 @@ class TensorRTEngine(Engine):
     def __init__(self, data: bytes, trt, cupy, stream, variant: str = "fp32", cuda_graph: bool = False,
                  name: str = "graph"):
         self.trt, self.cupy, self.stream, self.variant, self.name = trt, cupy, stream, variant, name
+        self.engine_mb, self.setup_s, self.enqueue_ns = len(data) / 2**20, 0.0, []  # for `stylert bench`
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(data)
         if self.engine is None:
@@ -93,7 +95,10 @@ class TensorRTEngine(Engine):
         arrays = {n: self._device(feeds[n]) for n in self.inputs}
         if not self.cuda_graph:
             out = self._bind(arrays)
-            if not self.context.execute_async_v3(self.stream.ptr):
+            t0 = time.perf_counter_ns()
+            ok = self.context.execute_async_v3(self.stream.ptr)
+            self.enqueue_ns.append(time.perf_counter_ns() - t0)  # host time to enqueue (trtexec's "enqueue")
+            if not ok:
                 raise BackendError(f"TensorRT failed to run {self.name} (see its log above)")
             return out
         key = tuple(tuple(a.shape) for a in arrays.values())
@@ -109,8 +114,15 @@ class TensorRTEngine(Engine):
         graph, fixed, out = self._graphs[key]
         for n in self.inputs:
             fixed[n][...] = arrays[n]  # on the stream, before the replay
+        t0 = time.perf_counter_ns()
         graph.launch(self.stream)
+        self.enqueue_ns.append(time.perf_counter_ns() - t0)
         return out
+
+    def info(self):
+        enqueue = float(np.median(self.enqueue_ns)) / 1e6 if self.enqueue_ns else 0.0
+        return {"engine_mb": self.engine_mb, "setup_s": self.setup_s, "enqueue_median_ms": enqueue,
+                "cuda_graph": float(self.cuda_graph)}
 
     def event(self):
         return event_factory(self.cupy, self.stream)
