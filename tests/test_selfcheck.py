@@ -82,3 +82,14 @@ def test_a_crashing_backend_fails_the_check_with_the_reason():
     engines = {"encoder": Broken(pkg.onnx("encoder"), CPU, 1)}
     verdict = selfcheck.run_probe(pkg, engines)
     assert not verdict.passed and "encoder fp32 failed to run (RuntimeError: CUDA error" in verdict.detail
+
+
+def test_auto_skips_a_backend_that_fails_to_open(monkeypatch):
+    def broken(pkg, names, precision, spin=True):
+        raise OSError("libcudnn.so.9: cannot open shared object file")
+
+    entry = Backend("half-installed", lambda: "", broken)
+    monkeypatch.setattr(backends, "REGISTRY", {"half-installed": entry, **backends.REGISTRY})
+    st = Stylizer()
+    assert st.backend == "onnxruntime-cpu"
+    assert "half-installed: failed to open (OSError: libcudnn.so.9: cannot open" in st.choice.reason

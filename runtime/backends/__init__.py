@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import BackendError, PackageError
+from ..errors import BackendError, PackageError, StylertError
 from ..package import Package
 from . import onnxrt, pytorch, selfcheck, tensorrt
 from .base import Backend, Choice, Engine
@@ -112,7 +112,13 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
             continue
         entry = REGISTRY[name]
         mine, picked = _precision(pkg, names, entry, precision)
-        engines = entry.open(pkg, names, mine, spin)
+        try:
+            engines = entry.open(pkg, names, mine, spin)
+        except Exception as e:  # a half-installed GPU stack must not end an auto run
+            if len(order) == 1 or isinstance(e, StylertError):
+                raise
+            skipped.append(f"{name}: failed to open ({type(e).__name__}: {str(e).strip()[:160]})")
+            continue
         verdict = selfcheck.check(pkg, name, entry.version(), engines)
         if not verdict.passed:
             failure = f"{name}: parity check failed, {verdict.detail}"
