@@ -10,6 +10,7 @@ result was written or shown; FPS from the sink side.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -198,7 +199,7 @@ def run(opt: LiveOptions) -> Dict:
              "hud": True}
     processed, t0 = 0, time.perf_counter()
     display_lat: List[int] = []
-    infer_s: List[float] = []
+    infer_s: Deque[float] = collections.deque(maxlen=30)  # seconds of inference, recent frames
     try:  # from here on, whatever happens, the capture stops, files are finalized, handlers restored
         frame = capture.get()
         if frame is None:
@@ -234,10 +235,11 @@ def run(opt: LiveOptions) -> Dict:
                    f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {chosen[0]}x{chosen[1]}")
             for page in pages:
                 page.set_text(hud)
-            if writer.sinks:  # recordings and streams stay clean unless --hud asks
-                writer.put(_with_hud(out, hud) if opt.hud else out, frame.t_capture_ns)
+            recorded = _with_hud(out, hud) if opt.hud else out  # files and streams stay clean unless --hud
+            if writer.sinks:
+                writer.put(recorded, frame.t_capture_ns)
             if state["recorder"] is not None:
-                state["recorder"].write(_with_hud(out, hud) if opt.hud else out)
+                state["recorder"].write(recorded)
             if display is not None:
                 key = display.show(_with_hud(out, hud) if state["hud"] else out)
                 display_lat.append(time.perf_counter_ns() - frame.t_capture_ns)
@@ -246,10 +248,10 @@ def run(opt: LiveOptions) -> Dict:
                 if stabilizer is not None and key in (ord("n"), ord("p")):
                     stabilizer.reset()  # a new style: no blending with the old one
             if target and not opt.size and processed == CALIBRATE_FRAMES:
-                scale = auto_scale(float(np.median(infer_s[1:])), target, scale)  # the first call warms up
+                scale = auto_scale(float(np.median(list(infer_s)[1:])), target, scale)  # the first call warms up
                 chosen = _even8((proc[0] * scale, proc[1] * scale))
             elif target and processed > CALIBRATE_FRAMES and processed % 15 == 0:
-                scale = adapt_scale(scale, float(np.median(infer_s[-15:])), target)
+                scale = adapt_scale(scale, float(np.median(list(infer_s)[-15:])), target)
                 chosen = _even8((proc[0] * scale, proc[1] * scale))
             if (opt.max_frames and processed >= opt.max_frames) or writer.error or \
                     (opt.duration and now - t0 >= opt.duration):
