@@ -56,25 +56,25 @@ def command(args: argparse.Namespace) -> int:
         n = write_video(g, ws, out, args.fps, args.noise_mode)
         print(f"wrote {out} ({n} frames, {g.size * 8}x{g.size * 8}, {args.fps:g} FPS)")
         return 0
-    out = out_folder(args.out)
-    if args.mode == "mix":
+    if args.mode == "mix":  # every option is read before the output folder is made
         layers = layers_arg(args.layers, g.num_ws)
-        fig = mixing_figure(g, parse_ints(args.rows or "1,2,3", "rows"), parse_ints(args.cols or "10,11,12", "cols"),
-                            layers, trunc, args.noise_mode)
+        rows, cols = parse_ints(args.rows or "1,2,3", "rows"), parse_ints(args.cols or "10,11,12", "cols")
+        fig = mixing_figure(g, rows, cols, layers, trunc, args.noise_mode)
+        out = out_folder(args.out)
         write_image(out / "mix.png", fig)
         print(f"wrote {out / 'mix.png'} (layers {layers} from the column seeds)")
         return 0
     if args.projected_w:
         imgs = g.synthesis(projected(g, args.projected_w), args.noise_mode)
+        out = out_folder(args.out)
         for i, x in enumerate(imgs):
             write_image(out / f"projected{i:04d}.png", to_hwc8(x))
         print(f"wrote {len(imgs)} images to {out}")
         return 0
     seeds = parse_ints(args.seeds or "0-7")
-    grid = images(g, seeds, out, trunc, args.noise_mode, args.batch)
+    grid = images(g, seeds, out_folder(args.out), trunc, args.noise_mode, args.batch)
     print(f"wrote {len(seeds)} images and {grid}")
     return 0
-
 
 def parse_ints(text: str, name: str = "seeds") -> List[int]:
     """'0-7,42' -> [0, 1, ..., 7, 42]; ValueError naming the bad part."""

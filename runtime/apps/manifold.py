@@ -27,14 +27,17 @@ def add_parser(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.action and (len(args.action) != 3 or args.action[0] != "interpolate"
+                        or not all(a.isdigit() for a in args.action[1:])):
+        raise UsageError("write `stylert manifold interpolate A B` with two sample numbers")
     ae = AutoEncoder(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)
-    out = out_folder(args.out)
     if args.action:
-        if len(args.action) != 3 or args.action[0] != "interpolate" or not all(a.isdigit() for a in args.action[1:]):
-            raise UsageError("write `stylert manifold interpolate A B` with two sample numbers")
-        write_image(out / "interpolate.png", interpolate(ae, int(args.action[1]), int(args.action[2]), args.steps))
+        picture = interpolate(ae, int(args.action[1]), int(args.action[2]), args.steps)
+        out = out_folder(args.out)  # made once everything was checked
+        write_image(out / "interpolate.png", picture)
         print(f"wrote {out / 'interpolate.png'}")
         return 0
+    out = out_folder(args.out)
     r = manifold(ae, out)
     print(f"held-out reconstruction MSE ({r['test_samples']} digits): autoencoder {r['test_mse_autoencoder']:.4f}, "
           f"PCA with {r['latent']} components {r['test_mse_pca']:.4f}")
