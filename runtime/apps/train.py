@@ -15,6 +15,8 @@ TRAIN_SUMMARY = {
     "adain": lambda m: f"held-out: colour statistics moved {m['colour_distance_moved']:.2f} of the way "
                        f"to the style, edge correlation with the content {m['edge_correlation']:.2f}",
 }
+TRAIN_SUMMARY["student"] = TRAIN_SUMMARY["adain"]
+PUBLISHED = {"student": "adain"}  # the student is an ordinary lite AdaIN checkpoint
 
 
 def train(args: argparse.Namespace) -> int:
@@ -23,7 +25,8 @@ def train(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in common | set(args.recipe_options)}
     options["out"] = Path(args.out)
     metrics = recipe.run(command="stylert " + " ".join(args.argv), **options)
-    print(f"{TRAIN_SUMMARY[args.model](metrics)}; wrote {args.out}/{args.model}.pt, .md, .png")
+    name = PUBLISHED.get(args.model, args.model)
+    print(f"{TRAIN_SUMMARY[args.model](metrics)}; wrote {args.out}/{name}.pt, .md, .png")
     return 0
 
 
@@ -33,7 +36,8 @@ def _train_parser(tsub, name: str, help: str, steps: int, every: int, options) -
     t.add_argument("--steps", type=positive_int, default=steps)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--every", type=positive_int, default=every, help="checkpoint every N steps")
-    t.add_argument("--resume", action="store_true", help=f"continue from OUT/{name}.train.pt")
+    state = {"student": "adain-student"}.get(name, name)
+    t.add_argument("--resume", action="store_true", help=f"continue from OUT/{state}.train.pt")
     for flag, kwargs in options:
         t.add_argument(flag, **kwargs)
     t.set_defaults(func=train, recipe_options=[f.lstrip("-").replace("-", "_") for f, _ in options])
@@ -69,6 +73,19 @@ def add_parser(sub) -> None:
         ("--data", dict(choices=["photos", "debian"], default="photos",
                         help="photos: the scikit-image/-learn photographs; debian: also the wallpapers and "
                              "textures python -m stylert.export.data_fetch cached (held-out ones left out)")),
+    ])
+    _train_parser(tsub, "student", "the real-time AdaIN: a lite encoder distilled from the pretrained VGG-16 "
+                  "HED, its decoder trained in the teacher's features", 6000, 250, [
+        ("--distill-steps", dict(type=positive_int, default=1500, help="steps of encoder distillation first")),
+        ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
+        ("--size", dict(type=positive_int, default=128, help="training crop size")),
+        ("--batch", dict(type=positive_int, default=4)),
+        ("--lr", dict(type=float, default=5e-4)),
+        ("--style-weight", dict(type=float, default=10.0)),
+        ("--encoder-weights", dict(default=None, metavar="FILE", help="the teacher's converted weights (default: "
+                                                                       "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
+        ("--data", dict(choices=["photos", "debian"], default="photos",
+                        help="debian: also the wallpapers and textures of python -m stylert.export.data_fetch")),
     ])
     _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
         ("--size", dict(type=positive_int, default=32, help="output resolution (power of two)")),
