@@ -41,10 +41,6 @@ def display_problem() -> str:
     return ""
 
 
-def display_available() -> bool:
-    return not display_problem()
-
-
 class Sink:
     name = "none"
 

@@ -24,11 +24,6 @@ class Uri:
     target: str    # the path, URL or device; for cameras the index as text
     text: str      # as the user wrote it
 
-    @property
-    def live(self) -> bool:
-        """Frames come in real time (cameras, streams, the demo) and may be dropped."""
-        return self.kind in ("demo", "camera", "csi", "v4l2", "stream")
-
 
 def _path(text: str) -> str:
     return text[len("file://"):] if text.startswith("file://") else text
