@@ -161,15 +161,12 @@ def check_image(x: torch.Tensor, name: str) -> None:
 
 
 def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor,
-                 alpha: float = 1.0, layer_weights=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 alpha: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The paper's training losses for the decoder (encoder fixed).
 
     content loss: || f(g(t)) - t ||^2 with t the AdaIN target (eq. 12);
     style loss: sum over relu1_1..relu4_1 of || mu(phi(g(t))) - mu(phi(s)) ||^2 + same for sigma
     (eq. 13). Returns (image g(t), content loss, style loss).
-    ``layer_weights`` (four floats, default None = all 1, the paper's loss) weigh each layer's
-    style term: an encoder whose layers are not normalised (Caffe-scale VGG-16 HED: relu1_1
-    ~3x relu4_1) would otherwise let its low layers dominate (see train.adain.style_layer_weights).
     """
     style_feats = net.encoder.features(style)
     c_feat = net.encoder(content)
@@ -180,14 +177,10 @@ def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor,
     mse = nn.functional.mse_loss
     loss_c = mse(out_feats[-1], t)
     loss_s = image.new_zeros(())
-    weights = [1.0] * len(out_feats) if layer_weights is None else list(layer_weights)
-    if len(weights) != len(out_feats):
-        raise UsageError(f"layer_weights needs {len(out_feats)} values, got {len(weights)}")
-    for w, o, s in zip(weights, out_feats, style_feats):
+    for o, s in zip(out_feats, style_feats):
         om, osd = calc_mean_std(o, net.eps)
         sm, ssd = calc_mean_std(s, net.eps)
-        term = mse(om, sm) + mse(osd, ssd)
-        loss_s = loss_s + (term if w == 1.0 else w * term)
+        loss_s = loss_s + mse(om, sm) + mse(osd, ssd)
     return image, loss_c, loss_s
 
 

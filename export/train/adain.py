@@ -116,7 +116,7 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
         lr: float = 5e-4, style_weight: float = 10.0, recon_weight: float = 0.0, seed: int = 0, every: int = 250,
         resume: bool = False, vgg: Optional[str] = None, unsafe_pickle: bool = False,
         encoder: str = "vgg19", encoder_weights: Optional[str] = None, data: str = "photos",
-        style_norm: bool = False, command: str = "") -> Dict[str, float]:
+        command: str = "") -> Dict[str, float]:
     """Trains the decoder; writes adain.pt, adain.md, adain.png and adain.train.pt in ``out``.
     ``recon_weight`` adds a pixel loss ||g(f(c)) - c||^2 (the decoder inverting the content's
     own features): not in the paper, it gives a weak random encoder's decoder sharper structure.
@@ -124,11 +124,7 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     ``encoder="vgg16-hed"``: the pretrained VGG-16 HED encoder (width 1), from
     ``encoder_weights`` or stylert.export.vgg16_hed's default file.
     ``data="debian"`` adds the Debian wallpapers and textures that stylert.export.data_fetch
-    cached (not its held-out ones): wallpapers as contents and styles, textures as styles.
-    ``style_norm`` weighs each layer's style term by (mean relu4_1 / mean layer activation)^2
-    over training crops (style_layer_weights), as if every layer's features had relu4_1's
-    scale (what the normalised VGG-19 the paper used has by construction); off by default
-    (the paper's equal weights, the behaviour before this option)."""
+    cached (not its held-out ones): wallpapers as contents and styles, textures as styles."""
     if encoder not in ENCODERS:
         raise UsageError(f"unknown encoder '{encoder}': choose one of {', '.join(ENCODERS)}")
     hed = encoder == "vgg16-hed"
@@ -156,13 +152,12 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
         pool, styles = pool + pictures, pool + pictures + textures
     elif data != "photos":
         raise UsageError(f"unknown data '{data}': choose photos or debian")
-    layer_weights = style_layer_weights(net, styles, size, seed) if style_norm else None
     gen = torch.Generator().manual_seed(seed)
 
     def step_fn(step: int, g: torch.Generator) -> Dict[str, float]:
         content = random_crops(pool, batch, size, g)
         style = random_crops(styles, batch, size, g)
-        _, lc, ls = adain_losses(net, content, style, layer_weights=layer_weights)
+        _, lc, ls = adain_losses(net, content, style)
         loss = lc + style_weight * ls
         losses = {"content": lc.item(), "style": ls.item()}
         if recon_weight:
@@ -181,8 +176,6 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
               "style_weight": style_weight, "recon_weight": recon_weight, "seed": seed, "vgg": vgg}
     if hed:  # (VGG-19 runs keep their settings as before, so their states still --resume)
         config.update(encoder=encoder, encoder_weights=encoder_weights)
-    if style_norm:  # (only when on, so runs without it keep their settings and still --resume)
-        config.update(style_layer_weights=layer_weights)
     if data != "photos":
         config.update(data=data, images=len(pool), style_images=len(styles))
     t0 = time.perf_counter()
@@ -197,20 +190,6 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     metrics["final_style_loss"] = float(np.mean([h["style"] for h in history[-50:]]))
     publish(out, "adain", net, sheet(net), card(metrics, config, command), train=config, metrics=metrics)
     return metrics
-
-
-def style_layer_weights(net: AdaINNet, pool: List[torch.Tensor], size: int, seed: int,
-                        crops: int = 32) -> List[float]:
-    """(m_relu4_1 / m_l)^2 for the four style layers, m_l the mean activation of layer l over
-    ``crops`` random crops of ``pool`` (their own generator: the training draws do not
-    change), rounded to 4 significant digits so the config that records them is exact."""
-    g = torch.Generator().manual_seed(seed + 1)
-    sums = torch.zeros(4, dtype=torch.float64)
-    with torch.no_grad():
-        for _ in range(0, crops, 4):
-            for i, f in enumerate(net.encoder.features(random_crops(pool, 4, size, g))):
-                sums[i] += float(f.mean())
-    return [float(f"{float((sums[-1] / m) ** 2):.4g}") for m in sums]
 
 
 def debian_pools(size: int):
@@ -256,16 +235,12 @@ end to end and is fast (width 0.25: 1/16 of VGG's compute).
 pretrained VGG-19 cannot be downloaded). HED's fine-tuning for edges leaves its features
 carrying colour and texture statistics, which is what AdaIN transfers.
 """
-    norm = config.get("style_layer_weights")
-    layers = ("relu1_1..relu4_1 mean/std" if not norm else
-              "relu1_1..relu4_1 mean/std, layers weighted " + " / ".join(f"{w:.3g}" for w in norm) +
-              " = (mean relu4_1 / mean layer activation)^2 over training crops, so no layer dominates by scale")
     recon = (f" + {config['recon_weight']} x pixel reconstruction of the content from its own features"
              if config.get("recon_weight") else "")
     text = f"""# Model card: AdaIN style transfer (default)
 
 - Encoder: {encoder}
-- Decoder: mirror of the encoder, trained with the paper's losses (content + {config['style_weight']} x style on {layers}){recon}
+- Decoder: mirror of the encoder, trained with the paper's losses (content + {config['style_weight']} x style on relu1_1..relu4_1 mean/std){recon}
 - Data: random crops ({config['size']}x{config['size']}, batch {config['batch']}) of the colour photographs shipped with scikit-image and scikit-learn, as content and as style; {', '.join(EVAL_CONTENTS)} held out{data_note}
 - Training: Adam lr {config['lr']} with the reference decay, {config['steps']} steps, seed {config['seed']}; {m['wall_seconds_this_run'] / 60:.0f} min on the machine that trained it (2-core CPU)
 - Made with: `{command}`
