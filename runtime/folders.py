@@ -52,7 +52,7 @@ def staging(out: Path, force: bool) -> Path:
     if not os.access(parent, os.W_OK):
         raise FolderError(f"cannot write to {parent}: choose a writable output folder")
     try:  # a name of its own: two runs (or threads) never share a staging folder
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+        return Path(tempfile.mkdtemp(prefix=_partial_prefix(out), dir=parent))
     except OSError as e:
         raise FolderError(f"cannot write to {parent}: {e.strerror}") from None
 
@@ -84,12 +84,21 @@ def publish(tmp: Path, out: Path, force: bool = False) -> None:
 def building(out: Path, force: bool) -> Iterator[Path]:
     """``with building(out, force) as tmp:`` write into ``tmp``; it replaces ``out`` when the
     block ends normally and is removed either way (``staging`` refuses a bad ``out`` first)."""
-    tmp = staging(out, force)
-    try:
+    tmp = None
+    try:  # entered before the staging folder exists, so Ctrl-C or SIGTERM at any point cleans up
+        tmp = staging(out, force)
         yield tmp
         publish(tmp, out, force)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:  # interrupted inside staging, between mkdtemp and the assignment: ours by the pid
+            for leftover in out.resolve().parent.glob(_partial_prefix(out) + "*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _partial_prefix(out: Path) -> str:
+    return f".{out.name}.partial-{os.getpid()}-"
 
 
 def cache_root() -> Path:
