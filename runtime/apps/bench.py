@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import adain, families
 from ..errors import BenchError
+from ..folders import atomic_write
 from ..timing import NOISY_CV, interleaved, summarize
 from . import PRECISIONS, names, nonneg, positive_int, positive_ints
 
@@ -476,10 +477,7 @@ def load_report(path: str) -> Dict:
 
 
 def write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        atomic_write(path, text)
     except OSError as e:
         raise BenchError(f"cannot write {path}: {e.strerror}") from None
