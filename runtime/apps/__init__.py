@@ -1,7 +1,7 @@
 """The commands of ``stylert``: one module per app, each owning its subparser
 (``add_parser(sub)``, which sets ``func`` to the function that runs it). cli.py assembles
 them in the order of ``APPS``. This module holds what several apps share: argument types,
-the pipeline options, output folders, loading a package, importing the torch side."""
+the pipeline options, output folders, importing the torch side."""
 
 from __future__ import annotations
 
@@ -35,12 +35,6 @@ def out_folder(path: str) -> Path:
     except OSError as e:
         raise FolderError(f"cannot create output folder {out}: {e.strerror}") from None
     return out
-
-
-def load_package(path: str):
-    from ..package import load
-
-    return load(path)
 
 
 def pipeline_options(p: argparse.ArgumentParser, precision: str = "fp32") -> None:

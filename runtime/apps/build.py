@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from . import PRECISIONS, load_package
+from ..package import load
+from . import PRECISIONS
 
 
 def add_parser(sub) -> None:
@@ -19,5 +20,5 @@ def add_parser(sub) -> None:
 def command(args: argparse.Namespace) -> int:
     from ..backends.tensorrt.build import build_package
 
-    build_package(load_package(args.package), args.precision, args.shapes)
+    build_package(load(args.package), args.precision, args.shapes)
     return 0

@@ -21,8 +21,7 @@ from typing import Dict
 
 from .. import families, folders
 from ..errors import FolderError
-from ..package import Package
-from . import load_package
+from ..package import Package, load
 
 README = """# stylert bundle: {kind}
 
@@ -52,7 +51,7 @@ def add_parser(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    info = bundle(load_package(args.package), args.out, force=args.force)
+    info = bundle(load(args.package), args.out, force=args.force)
     print(f"wrote {args.out}: package/, bundle.json, run.sh ({' '.join(info['command'])}), README.md")
     return 0
 

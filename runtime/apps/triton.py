@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..package import base_precision
-from . import PRECISIONS, export_module, load_package, positive_int, wxh
+from ..package import base_precision, load
+from . import PRECISIONS, export_module, positive_int, wxh
 
 
 def add_parser(sub) -> None:
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 def command(args: argparse.Namespace) -> int:
     triton = export_module("triton")
     cc = triton.parse_cc(args.cc) if args.cc else None
-    write(load_package(args.package), args.out, precision=args.precision, device=args.device,
+    write(load(args.package), args.out, precision=args.precision, device=args.device,
           instances=args.instances, max_batch=args.max_batch, cc=cc, engines=args.engines,
           name=args.name, warmup_size=args.warmup_size, force=args.force)
     return 0

@@ -14,8 +14,7 @@ from typing import Dict, List, Tuple
 
 from .. import parity
 from ..backends import REGISTRY, reasons, selfcheck
-from ..package import PRECISIONS, Package
-from . import load_package
+from ..package import PRECISIONS, Package, load
 
 
 def add_parser(sub) -> None:
@@ -25,7 +24,7 @@ def add_parser(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    pkg = load_package(args.package)
+    pkg = load(args.package)
     rows, skipped = verify(pkg)
     print(f"{pkg.kind} package {args.package}; reference: the PyTorch outputs saved at export")
     print(parity.table(rows))
