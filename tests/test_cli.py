@@ -48,7 +48,7 @@ def test_train_ae_writes_model_card_and_picture(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"ae.pt", "ae.md", "ae.png", "ae.train.pt"}
     assert f"stylert train ae --out {out} --steps 30 --hidden 16" in (out / "ae.md").read_text()
     # Resuming with other settings is a user error: one line, exit 2.
-    assert main(["train", "ae", "--out", str(out), "--steps", "40", "--hidden", "16", "--resume"]) == 2
+    assert main(["train", "ae", "--out", str(out), "--steps", "40", "--hidden", "8", "--resume"]) == 2
     assert "different run" in capsys.readouterr().err
 
 

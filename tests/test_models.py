@@ -13,6 +13,7 @@ from stylert.export.models import DEFAULTS, AdaINNet, AutoEncoder, load, load_re
 from stylert.export.models.adain import adain_losses  # noqa: E402
 from stylert.export.data import digits  # noqa: E402
 from stylert.export.train import ae as ae_recipe  # noqa: E402
+from stylert.errors import UsageError  # noqa: E402
 from stylert.export.train.loop import train  # noqa: E402
 
 from layouts import DECODER_CONVS, VGG_CONVS, official  # noqa: E402
@@ -88,6 +89,17 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path):
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
     assert [h["loss"] for h in history] == [h["loss"] for h in full_history]
+
+
+def test_resume_with_more_steps_extends_the_run(tmp_path):
+    full, full_history = _toy_run(tmp_path / "full")
+    _toy_run(tmp_path / "short", steps=23)
+    extended, history = _toy_run(tmp_path / "short", steps=40, resume=True)
+    assert [h["loss"] for h in history] == [h["loss"] for h in full_history]
+    for a, b in zip(full.parameters(), extended.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(UsageError, match="already at step 40"):
+        _toy_run(tmp_path / "short", steps=30, resume=True)
 
 
 def test_resume_refuses_a_different_run(tmp_path):

@@ -40,6 +40,12 @@ def state_file(out: Path, kind: str) -> Path:
     return Path(out) / f"{kind}.train.pt"
 
 
+def _settings(config: Dict | None) -> Dict | None:
+    """The settings a resume must share: all but the step count, so --resume --steps N
+    extends a finished or interrupted run."""
+    return None if config is None else {k: v for k, v in config.items() if k != "steps"}
+
+
 def train(
     *,
     kind: str,
@@ -55,18 +61,20 @@ def train(
     """Runs ``step_fn`` for steps [start, steps); returns the loss history (one entry per
     step, including steps done before a resume). ``parts`` are what the checkpoint saves
     and a resume restores: modules, optimizers, schedulers (anything with state_dict).
-    The training state lives in ``out/KIND.train.pt``."""
+    The training state lives in ``out/KIND.train.pt``; a resume may ask for more steps."""
     state_path = state_file(out, kind)
     if steps < 1 or every < 1:
         raise UsageError("steps and checkpoint interval must be >= 1")
     start, history = 0, []
     if resume and state_path.exists():
         state = load_file(state_path)
-        if state.get("kind") != kind or state.get("config") != config:
+        if state.get("kind") != kind or _settings(state.get("config")) != _settings(config):
             raise CheckpointError(
                 f"{state_path} is from a different run (kind or settings differ): "
-                f"use another --out folder or the same settings"
+                f"use another --out folder or the same settings (only --steps may change)"
             )
+        if int(state["step"]) > steps:
+            raise UsageError(f"{state_path} is already at step {state['step']}: ask for --steps >= that")
         for name, part in parts.items():
             part.load_state_dict(state["parts"][name])
         gen.set_state(state["gen"])
