@@ -22,7 +22,12 @@ class FakeArray:
         self.data = SimpleNamespace(ptr=1000 + FakeArray.count)
 
     def __setitem__(self, key, value):
+        assert FakeStream.current is not None, "a device copy outside the engine's stream"
         self.host[key] = value.host if isinstance(value, FakeArray) else value
+
+    def copy(self):
+        assert FakeStream.current is not None, "a device copy outside the engine's stream"
+        return FakeArray(self.host.copy())
 
 
 class FakeCupy:
@@ -44,9 +49,16 @@ class FakeCupy:
 
 class FakeStream:
     ptr = 77
+    current = None  # the stream a `with stream:` made current
 
     def __init__(self, log):
         self.log = log
+
+    def __enter__(self):
+        FakeStream.current = self
+
+    def __exit__(self, *exc):
+        FakeStream.current = None
 
     def begin_capture(self):
         self.log.append(("capture",))

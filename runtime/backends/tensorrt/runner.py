@@ -92,7 +92,8 @@ class TensorRTEngine(Engine):
         return out
 
     def run_native(self, feeds: Dict[str, object]):
-        arrays = {n: self._device(feeds[n]) for n in self.inputs}
+        with self.stream:  # copies on the engine's stream (not the legacy default one): ordered before its run
+            arrays = {n: self._device(feeds[n]) for n in self.inputs}
         if not self.cuda_graph:
             out = self._bind(arrays)
             t0 = time.perf_counter_ns()
@@ -103,17 +104,17 @@ class TensorRTEngine(Engine):
             return out
         key = tuple(tuple(a.shape) for a in arrays.values())
         if key not in self._graphs:  # capture once per shape, into fixed input buffers
-            fixed = {n: self.cupy.empty_like(a) for n, a in arrays.items()}
-            for n in self.inputs:
-                fixed[n][...] = arrays[n]
+            with self.stream:
+                fixed = {n: a.copy() for n, a in arrays.items()}
             out = self._bind(fixed)
             self.context.execute_async_v3(self.stream.ptr)  # TensorRT wants one run before capture
             self.stream.begin_capture()
             self.context.execute_async_v3(self.stream.ptr)
             self._graphs[key] = (self.stream.end_capture(), fixed, out)
         graph, fixed, out = self._graphs[key]
-        for n in self.inputs:
-            fixed[n][...] = arrays[n]  # on the stream, before the replay
+        with self.stream:
+            for n in self.inputs:
+                fixed[n][...] = arrays[n]  # on the stream, before the replay
         t0 = time.perf_counter_ns()
         graph.launch(self.stream)
         self.enqueue_ns.append(time.perf_counter_ns() - t0)
