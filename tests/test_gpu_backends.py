@@ -79,7 +79,7 @@ def test_io_binding_keeps_device_arrays_on_the_device(monkeypatch):
     session = SimpleNamespace(io_binding=lambda: _Binding(log),
                               run_with_iobinding=lambda b: log.append(("run",)))
     engine = object.__new__(onnxrt.OnnxRuntimeEngine)
-    engine.session, engine.output, engine.cupy = session, "features", _FakeCupy()
+    engine.session, engine.output, engine.cupy, engine.cuda_graph = session, "features", _FakeCupy(), False
     monkeypatch.setattr(onnxrt, "device_view", lambda value, cupy: ("view of", value))  # the CuPy view
     image = np.zeros((1, 3, 16, 16), np.float32)
     assert engine.run_native({"image": image}) == ("view of", "the OrtValue")
@@ -89,6 +89,84 @@ def test_io_binding_keeps_device_arrays_on_the_device(monkeypatch):
                    ("device input", "features", "cuda", (1, 8, 2, 2), 0xd00d), ("output", "features", "cuda"),
                    ("run",)]
     assert isinstance(engine.to_host(device), np.ndarray)
+
+
+class _GraphBinding(_Binding):
+    def bind_output(self, name, device, device_id=0, dtype=None, shape=None, ptr=None):
+        self.log.append(("output", name, device) + ((tuple(shape), ptr) if ptr else ()))
+
+    def get_outputs(self):
+        return [SimpleNamespace(shape=lambda: [1, 8, 2, 2])]
+
+
+class _GraphCupy(_FakeCupy):
+    current = None  # the stream of the innermost `with stream:`
+
+    class Device(_FakeCupy.Device):
+        count = 0
+
+        def __init__(self, host):
+            super().__init__(np.array(host, np.float32))
+            _GraphCupy.Device.count += 1
+            self.data = SimpleNamespace(ptr=0xb000 + _GraphCupy.Device.count)
+
+        def copy(self):
+            assert _GraphCupy.current is not None, "a device copy outside the engine's stream"
+            return _GraphCupy.Device(self.host)
+
+        def __setitem__(self, key, value):
+            assert _GraphCupy.current is not None, "a device copy outside the engine's stream"
+            self.host[key] = value.host
+
+    def asarray(self, a):
+        return a if isinstance(a, self.Device) else self.Device(a)
+
+    def empty(self, shape, dtype=None):
+        return self.Device(np.zeros(shape))
+
+
+class _Stream:
+    def __enter__(self):
+        _GraphCupy.current = self
+
+    def __exit__(self, *exc):
+        _GraphCupy.current = None
+
+
+def test_cuda_graphs_bind_fixed_buffers_per_shape_and_replay_by_graph_id():
+    log = []
+
+    def run(binding, options=None):
+        log.append(("run", options.get_run_config_entry("gpu_graph_id") if options else None))
+
+    engine = object.__new__(onnxrt.OnnxRuntimeEngine)
+    engine.session = SimpleNamespace(io_binding=lambda: _GraphBinding(log), run_with_iobinding=run)
+    engine.output, engine.cupy, engine.stream, engine.cuda_graph, engine._graphs = \
+        "features", _GraphCupy(), _Stream(), True, {}
+    first = engine.run_native({"image": np.full((1, 3, 16, 16), 1.0, np.float32)})
+    fixed_in = [e for e in log if e[0] == "device input"][-1][-1]
+    fixed_out = first.data.ptr
+    assert log[-2:] == [("output", "features", "cuda", (1, 8, 2, 2), fixed_out), ("run", "1")]
+    assert ("run", "-1") in log  # the output's shape came from a run outside any graph
+    log.clear()
+    again = engine.run_native({"image": np.full((1, 3, 16, 16), 2.0, np.float32)})
+    assert again is first and log == [("run", "1")]  # a replay: no new binding, same buffers
+    _, _, inputs, _ = engine._graphs[(("image", (1, 3, 16, 16)),)]
+    assert inputs["image"].data.ptr == fixed_in and (inputs["image"].host == 2.0).all()  # copied in place
+    log.clear()
+    engine.run_native({"image": np.zeros((1, 3, 32, 32), np.float32)})  # a new shape: a second graph
+    assert log[-1] == ("run", "2") and len(engine._graphs) == 2
+
+
+def test_cuda_graphs_are_asked_of_the_cuda_provider_only_when_wanted(monkeypatch):
+    assert "enable_cuda_graph" not in onnxrt.cuda_options("5")
+    assert onnxrt.cuda_options("5", cuda_graph=True)["enable_cuda_graph"] == "1"
+    from stylert.backends import cuda
+
+    monkeypatch.setenv("STYLERT_CUDA_GRAPHS", "1")
+    assert cuda.graphs_wanted()
+    monkeypatch.setenv("STYLERT_CUDA_GRAPHS", "0")
+    assert not cuda.graphs_wanted()
 
 
 def test_without_cupy_a_gpu_provider_copies_through_the_host():

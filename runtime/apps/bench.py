@@ -32,7 +32,8 @@ CHANNELS = 512  # relu4_1 of VGG-19
 # 0: the model's own size; live: processing widths (4:3) for a 640x480 camera frame
 DEFAULT_SIZES = {**{f.kind: f.bench_sizes for f in families.FAMILIES.values()}, "kernel": [32, 64], "live": [320]}
 LIVE_SOURCE = (640, 480)
-GRAPHS = "tensorrt+graphs"  # the tensorrt backend with each shape captured into a CUDA graph
+# a backend with each input shape captured into a CUDA graph, to compare with it plain
+GRAPHS = {"tensorrt+graphs": "tensorrt", "onnxruntime-cuda+graphs": "onnxruntime-cuda"}
 
 
 def add_parser(sub) -> None:
@@ -42,8 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("model", nargs="?", choices=MODELS,
                    help="live: per 640x480 camera frame (resize, stylize, resize back), then `stylert live` "
                         "on the camera-paced demo scene for FPS and capture-to-output latency")
-    p.add_argument("--backend", type=names([*BACKENDS, GRAPHS]), default=["auto"],
-                   help=f"e.g. onnxruntime-cpu,torch; {GRAPHS}: TensorRT with CUDA graphs, to compare with tensorrt")
+    p.add_argument("--backend", type=names([*BACKENDS, *GRAPHS]), default=["auto"],
+                   help=f"e.g. onnxruntime-cpu,torch; {', '.join(GRAPHS)}: with CUDA graphs, to compare with "
+                        f"the same backend without")
     p.add_argument("--precision", type=names(PRECISIONS), default=["fp32"], help="e.g. fp32,int8")
     p.add_argument("--size", type=positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256); "
                    "kernel: feature sides (default 32,64); live: processing widths, e.g. 320,288 (default 320)")
@@ -175,7 +177,7 @@ def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str
 
 @contextlib.contextmanager
 def _cuda_graphs(on: bool):
-    """STYLERT_CUDA_GRAPHS while a pipeline opens its engines (the tensorrt backend reads it)."""
+    """STYLERT_CUDA_GRAPHS while a pipeline opens its engines (backends.cuda.graphs_wanted)."""
     previous = os.environ.get("STYLERT_CUDA_GRAPHS")
     os.environ["STYLERT_CUDA_GRAPHS"] = "1" if on else "0"
     try:
@@ -190,8 +192,8 @@ def _cuda_graphs(on: bool):
 def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
               batch: int) -> Tuple[object, Callable[[], object]]:
     """(pipeline, one timed call) for a combination."""
-    graphs = backend == GRAPHS
-    backend = "tensorrt" if graphs else backend
+    graphs = backend in GRAPHS
+    backend = GRAPHS.get(backend, backend)
     if model == "live":
         from ..images import ASSETS
         from ..pipelines.stylizer import Stylizer

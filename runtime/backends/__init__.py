@@ -2,7 +2,7 @@
 and the registry that picks one. Each backend module lists its ``BACKENDS`` (name, a silent
 cached probe, an opener); the registry holds them in ``auto`` order:
 
-1. tensorrt              engines from ``stylert build`` (runner not written yet: always skipped)
+1. tensorrt              engines from ``stylert build``, run by the TensorRT Python API on CuPy buffers
 2. onnxruntime-tensorrt  ONNX Runtime's TensorRT provider (engine cache, explicit profiles)
 3. onnxruntime-cuda      ONNX Runtime's CUDA provider, I/O binding on the device (with CuPy)
 4. onnxruntime-cpu       ONNX Runtime on the CPU, all graph optimizations, threads = cores

@@ -3,7 +3,15 @@ device outputs, and CUDA timing events on a stream in the shape timing.Stages ex
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+
+def graphs_wanted() -> bool:
+    """STYLERT_CUDA_GRAPHS=1: capture each input shape into a CUDA graph and replay it (the
+    tensorrt and onnxruntime-cuda backends; a fixed camera size gains, a changing one does not)."""
+    return os.environ.get("STYLERT_CUDA_GRAPHS") == "1"
 
 
 def cupy_or_none():

@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .base import Backend, Engine
-from .cuda import cupy_or_none, device_view, event_factory
+from .cuda import cupy_or_none, device_view, event_factory, graphs_wanted
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -103,13 +103,16 @@ def providers(provider: str, options: Dict[str, str]) -> list:
     return chain + [CPU]
 
 
-def cuda_options(stream: Optional[str] = None) -> Dict[str, str]:
+def cuda_options(stream: Optional[str] = None, cuda_graph: bool = False) -> Dict[str, str]:
     """The CUDA provider's options: an exhaustive cuDNN algorithm search (once per shape, then
     cached: what a fixed camera size wants), and the pipeline's stream when there is one, so
-    the engines and the AdaIN kernel run in order on one stream without device-wide syncs."""
+    the engines and the AdaIN kernel run in order on one stream without device-wide syncs;
+    ``cuda_graph``: CUDA graph capture and replay (see OnnxRuntimeEngine)."""
     opts = {"device_id": "0", "cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "0"}
     if stream:
         opts.update(user_compute_stream=stream, has_user_compute_stream="1")
+    if cuda_graph:
+        opts["enable_cuda_graph"] = "1"
     return opts
 
 
@@ -142,15 +145,29 @@ def tensorrt_options(graph: Dict, variant: str, ranges: Dict, cache: Path, strea
     return opts
 
 
+def graph_options(graph_id: int):
+    """RunOptions for ONNX Runtime's CUDA graph ``graph_id`` (-1: a run outside any graph;
+    ids start at 1, as ONNX Runtime asks)."""
+    options = ort.RunOptions()
+    options.add_run_config_entry("gpu_graph_id", str(graph_id))
+    return options
+
+
 class OnnxRuntimeEngine(Engine):
     """One graph in an ONNX Runtime session. On the CPU provider: numpy in and out. On a GPU
     provider with CuPy installed: I/O binding, inputs bound where they are (CuPy device
     arrays by pointer, host arrays copied up), the output left on the device as a CuPy array
     (``run_native``), all on the pipeline's one stream (``stream``); without CuPy the session
-    copies through the host as before."""
+    copies through the host as before.
+
+    ``cuda_graph`` (the CUDA provider, STYLERT_CUDA_GRAPHS=1): ONNX Runtime captures one CUDA
+    graph per input shape and replays it, which needs every bound address fixed: per shape,
+    the inputs are copied into buffers kept for it and the output is written into a buffer
+    kept for it (valid until the next call at that shape, as with the tensorrt runner)."""
 
     def __init__(self, path, provider: str, threads: Optional[int] = None, spin: bool = True,
-                 variant: str = "fp32", options: Optional[Dict[str, str]] = None, stream=None, cupy=None):
+                 variant: str = "fp32", options: Optional[Dict[str, str]] = None, stream=None, cupy=None,
+                 cuda_graph: bool = False):
         self.path, self.variant, self.provider = str(path), variant, provider
         self.session = session(path, provider, threads, spin, options)
         self.backend = BACKEND_OF[provider]
@@ -158,20 +175,54 @@ class OnnxRuntimeEngine(Engine):
         self.stream, self.cupy = stream, cupy if provider != CPU else None
         self.copies = self.cupy is not None
         self.output = self.session.get_outputs()[0].name
+        self.cuda_graph = cuda_graph and self.cupy is not None
+        self._graphs: Dict[tuple, tuple] = {}  # input shapes -> (binding, run options, inputs, output)
 
-    def run_native(self, feeds):
-        if self.cupy is None:  # host arrays in and out (the session copies on a GPU provider)
-            return self.session.run(None, {k: self.to_host(v) for k, v in feeds.items()})[0]
+    def _binding(self, arrays: Dict[str, object], out=None):
+        """An I/O binding of ``arrays`` (host arrays copied up by ONNX Runtime, device arrays
+        by pointer); the output into ``out`` when given, else where the session puts it."""
         binding = self.session.io_binding()
-        for name, value in feeds.items():
+        for name, value in arrays.items():
             if isinstance(value, np.ndarray):
                 binding.bind_cpu_input(name, np.ascontiguousarray(value))
             else:  # a device array: bound by pointer, no copy
                 value = self.cupy.ascontiguousarray(value, dtype=np.float32)
                 binding.bind_input(name, "cuda", 0, np.float32, list(value.shape), value.data.ptr)
-        binding.bind_output(self.output, "cuda", 0)
+        if out is None:
+            binding.bind_output(self.output, "cuda", 0)
+        else:
+            binding.bind_output(self.output, "cuda", 0, np.float32, list(out.shape), out.data.ptr)
+        return binding
+
+    def run_native(self, feeds):
+        if self.cupy is None:  # host arrays in and out (the session copies on a GPU provider)
+            return self.session.run(None, {k: self.to_host(v) for k, v in feeds.items()})[0]
+        if self.cuda_graph:
+            return self._replay(feeds)
+        binding = self._binding(feeds)
         self.session.run_with_iobinding(binding)
         return device_view(binding.get_outputs()[0], self.cupy)
+
+    def _replay(self, feeds):
+        cp = self.cupy
+        with self.stream:  # the copies on the session's stream, ordered before its run
+            arrays = {n: cp.ascontiguousarray(cp.asarray(v), dtype=np.float32) for n, v in feeds.items()}
+        key = tuple((n, tuple(a.shape)) for n, a in arrays.items())
+        if key not in self._graphs:
+            # The output's shape, from one run outside any graph; then fixed buffers and the
+            # binding the graph is captured with (on its first run) and replayed with.
+            probe = self._binding(arrays)
+            self.session.run_with_iobinding(probe, graph_options(-1))
+            with self.stream:
+                fixed = {n: a.copy() for n, a in arrays.items()}
+                out = cp.empty(tuple(probe.get_outputs()[0].shape()), dtype=np.float32)
+            self._graphs[key] = (self._binding(fixed, out), graph_options(len(self._graphs) + 1), fixed, out)
+        binding, options, fixed, out = self._graphs[key]
+        with self.stream:
+            for n, a in arrays.items():
+                fixed[n][...] = a
+        self.session.run_with_iobinding(binding, options)
+        return out
 
     def event(self):
         return event_factory(self.cupy, self.stream) if self.cupy is not None else None
@@ -194,6 +245,7 @@ def _opener(provider: str):
 
         cpu = provider == CPU
         cupy = None if cpu else cupy_or_none()
+        graphs = provider == CUDA and cupy is not None and graphs_wanted()
         stream = cupy.cuda.Stream(non_blocking=True) if cupy is not None else None  # one per pipeline
         ptr = str(stream.ptr) if stream is not None else None
         engines = {}
@@ -203,9 +255,9 @@ def _opener(provider: str):
                 options = tensorrt_options(pkg.graphs[name], variant, get(pkg.kind).ranges,
                                            cache_root() / "ort-tensorrt", ptr)
             else:
-                options = cuda_options(ptr) if provider == CUDA else {}
+                options = cuda_options(ptr, graphs) if provider == CUDA else {}
             engines[name] = OnnxRuntimeEngine(pkg.onnx(name, variant), provider, threads() if cpu else None, spin,
-                                              variant, options, stream, cupy)
+                                              variant, options, stream, cupy, graphs)
         return engines
     return open_graphs
 

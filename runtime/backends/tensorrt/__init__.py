@@ -13,6 +13,7 @@ import time
 from typing import Dict, Optional
 
 from ..base import Backend
+from ..cuda import graphs_wanted
 
 # -- what this machine has --------------------------------------------------------------
 def cuda_device() -> Optional[Dict[str, object]]:
@@ -83,7 +84,7 @@ def open_graphs(pkg, names, precision, spin=True):
 
     say = logging.getLogger("stylert").warning
     stream = cupy.cuda.Stream(non_blocking=True)
-    graphs = os.environ.get("STYLERT_CUDA_GRAPHS") == "1"
+    graphs = graphs_wanted()
     engines = {}
     for name in names:
         t0 = time.perf_counter()
