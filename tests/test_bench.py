@@ -109,3 +109,21 @@ def test_gpu_clock_warnings(tmp_path):
     assert len(hot) == 1 and "software power cap, hardware thermal slowdown" in hot[0]
     assert fake("[N/A], [N/A], [N/A]") == [] and fake("", rc=9) == []
     assert bench.gpu_warnings(str(tmp_path / "missing")) == []
+
+
+def test_device_memory_of_cupy_backends_is_the_growth_since_the_reset(monkeypatch):
+    """The figure for ONNX Runtime's arena and TensorRT (no torch-CUDA), from a stand-in
+    for CuPy's memGetInfo: control flow only, no GPU ran this."""
+    import sys
+    from types import SimpleNamespace
+
+    free = [8000 * 2**20]
+    fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(memGetInfo=lambda: (free[0], 10000 * 2**20))))
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    assert bench._device_mb(reset=True) is None  # no GPU pipeline: nothing to report
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert bench._device_mb() == 2000.0  # CUDA started inside the pipeline: all of it counts
+    assert bench._device_mb(reset=True) == 0.0
+    free[0] -= 300 * 2**20
+    assert bench._device_mb() == 300.0

@@ -222,15 +222,31 @@ def _live_run(backend: str, precision: str, size: int, package: Optional[str], s
             "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
 
 
+_DEVICE_USED_AT_RESET = [0.0]
+
+
 def _device_mb(reset: bool = False) -> Optional[float]:
-    """Peak CUDA memory PyTorch allocated since the last reset (MiB), or None when no
-    torch-CUDA pipeline runs (ONNX Runtime's own device arena is not seen here)."""
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_initialized():  # never start CUDA just to ask
+    """Device memory a pipeline took (MiB), or None when no GPU pipeline runs: on torch-CUDA
+    the peak PyTorch allocated since the last reset; on the CuPy-based backends (ONNX
+    Runtime's arena, TensorRT's engines and buffers) the growth of the device's used memory
+    since the reset (device-wide, as nvidia-smi counts it; it includes the CUDA context when
+    the pipeline was the first to start CUDA). Never starts CUDA just to ask."""
+    torch, cupy = sys.modules.get("torch"), sys.modules.get("cupy")
+    if torch is not None and torch.cuda.is_initialized():
+        if reset:
+            torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.max_memory_allocated() / 2**20
+    if cupy is None:
+        _DEVICE_USED_AT_RESET[0] = 0.0  # CUDA starts later, in the pipeline: count from nothing
         return None
+    try:
+        free, total = cupy.cuda.runtime.memGetInfo()
+    except Exception:  # no device, or no driver: nothing to report
+        return None
+    used = (total - free) / 2**20
     if reset:
-        torch.cuda.reset_peak_memory_stats()
-    return torch.cuda.max_memory_allocated() / 2**20
+        _DEVICE_USED_AT_RESET[0] = used
+    return used - _DEVICE_USED_AT_RESET[0]
 
 
 def _rss_mb() -> float:
@@ -376,7 +392,7 @@ def markdown(report: Dict) -> str:
     head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start", "RSS +"]
     gpu = any(r.get("device_peak_mb") is not None for r in rows)
     if gpu:
-        head.append("device peak")
+        head.append("device memory")
     if report["baseline"]:
         head.append(f"vs {report['baseline']}")
     head += [f"{s} (median)" for s in stage_names]
