@@ -9,6 +9,7 @@ continues exactly as an uninterrupted one would.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -40,6 +41,12 @@ def state_file(out: Path, kind: str) -> Path:
     return Path(out) / f"{kind}.train.pt"
 
 
+def trained_seconds(out: Path, kind: str) -> float:
+    """Wall time the run in ``out`` has trained, over all its resumes (0 before any state)."""
+    path = state_file(out, kind)
+    return float(load_file(path).get("seconds", 0.0)) if path.exists() else 0.0
+
+
 def _settings(config: Dict | None) -> Dict | None:
     """The settings a resume must share: all but the step count, so --resume --steps N
     extends a finished or interrupted run."""
@@ -65,7 +72,7 @@ def train(
     state_path = state_file(out, kind)
     if steps < 1 or every < 1:
         raise UsageError("steps and checkpoint interval must be >= 1")
-    start, history = 0, []
+    start, history, before = 0, [], 0.0
     if resume and state_path.exists():
         state = load_file(state_path)
         if state.get("kind") != kind or _settings(state.get("config")) != _settings(config):
@@ -78,8 +85,10 @@ def train(
         for name, part in parts.items():
             part.load_state_dict(state["parts"][name])
         gen.set_state(state["gen"])
-        start, history = int(state["step"]), list(state["history"])
+        start, history, before = int(state["step"]), list(state["history"]), float(state.get("seconds", 0.0))
         log.info("resuming %s at step %d", kind, start)
+
+    t0 = time.perf_counter()
 
     def save(step: int) -> None:
         save_atomic(
@@ -90,6 +99,7 @@ def train(
                 "parts": {n: p.state_dict() for n, p in parts.items()},
                 "gen": gen.get_state(),
                 "history": history,
+                "seconds": before + time.perf_counter() - t0,  # wall time over all resumes
             },
             state_path,
         )
