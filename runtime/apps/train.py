@@ -75,7 +75,7 @@ def add_parser(sub) -> None:
                              "textures python -m stylert.export.data_fetch cached (held-out ones left out)")),
     ])
     _train_parser(tsub, "student", "the real-time AdaIN: a lite encoder distilled from the pretrained VGG-16 "
-                  "HED, its decoder trained in the teacher's features (the bundled default: `make student`)",
+                  "HED, its decoder trained in the teacher's features (its recipe: `make student`)",
                   5000, 250, [
         ("--distill-steps", dict(type=positive_int, default=1000, help="steps of encoder distillation first")),
         ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
