@@ -174,14 +174,18 @@ def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor,
     t = adain_from_stats(c_feat, s_mean, s_std, alpha, net.eps)
     image = net.decoder(t)
     out_feats = net.encoder.features(image)
+    return image, nn.functional.mse_loss(out_feats[-1], t), style_loss(out_feats, style_feats, net.eps)
+
+
+def style_loss(out_feats, style_feats, eps: float = DEFAULT_EPS) -> torch.Tensor:
+    """The paper's style loss (eq. 13): over the layers, || mu(o) - mu(s) ||^2 + || sigma(o) - sigma(s) ||^2."""
     mse = nn.functional.mse_loss
-    loss_c = mse(out_feats[-1], t)
-    loss_s = image.new_zeros(())
+    loss = out_feats[0].new_zeros(())
     for o, s in zip(out_feats, style_feats):
-        om, osd = calc_mean_std(o, net.eps)
-        sm, ssd = calc_mean_std(s, net.eps)
-        loss_s = loss_s + mse(om, sm) + mse(osd, ssd)
-    return image, loss_c, loss_s
+        om, osd = calc_mean_std(o, eps)
+        sm, ssd = calc_mean_std(s, eps)
+        loss = loss + mse(om, sm) + mse(osd, ssd)
+    return loss
 
 
 def load_reference_encoder(net: AdaINNet, vgg_path, allow_pickle: bool = False) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -143,15 +143,8 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
         init_random_encoder(net.encoder)
     net.encoder.requires_grad_(False).eval()
     opt = torch.optim.Adam(net.decoder.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1.0 + 5e-4 * s))  # paper's decay
-    imgs = photos()
-    pool: List[torch.Tensor] = [to_tensor(v) for k, v in imgs.items() if k not in EVAL_CONTENTS]
-    styles = pool
-    if data == "debian":
-        pictures, textures = debian_pools(size)
-        pool, styles = pool + pictures, pool + pictures + textures
-    elif data != "photos":
-        raise UsageError(f"unknown data '{data}': choose photos or debian")
+    sched = paper_decay(opt)
+    pool, styles = training_pools(data, size)
     gen = torch.Generator().manual_seed(seed)
 
     def step_fn(step: int, g: torch.Generator) -> Dict[str, float]:
@@ -190,6 +183,23 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     metrics["final_style_loss"] = float(np.mean([h["style"] for h in history[-50:]]))
     publish(out, "adain", net, sheet(net), card(metrics, config, command), train=config, metrics=metrics)
     return metrics
+
+
+def paper_decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    """The reference implementation's learning-rate decay, lr / (1 + 5e-4 * step)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1.0 + 5e-4 * s))
+
+
+def training_pools(data: str, size: int) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """(contents, styles) to crop from: the bundled photographs (held-out ones left out) as
+    both; ``data="debian"`` adds data_fetch's wallpapers to both and its textures to the styles."""
+    pool: List[torch.Tensor] = [to_tensor(v) for k, v in photos().items() if k not in EVAL_CONTENTS]
+    if data == "photos":
+        return pool, pool
+    if data != "debian":
+        raise UsageError(f"unknown data '{data}': choose photos or debian")
+    pictures, textures = debian_pools(size)
+    return pool + pictures, pool + pictures + textures
 
 
 def debian_pools(size: int):

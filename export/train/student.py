@@ -4,9 +4,9 @@ VGG-16 HED teacher, and whose decoder is trained with the AdaIN losses measured 
 teacher's features.
 
 Phase 1 (``distill_steps``): the student encoder learns to predict the teacher's relu1_1..
-relu4_1 features through 1x1 projections (dropped afterwards): an MSE per layer, normalised
-by the teacher features' energy so the four layers weigh alike. Its relu4_1-like features
-then carry what the teacher's carry, and AdaIN's statistics mean something.
+relu4_1 features through 1x1 projections (dropped afterwards): per layer, the share of the
+teacher's variation it leaves unexplained (distill_loss), so the four layers weigh alike. Its
+relu4_1-like features then carry what the teacher's carry, and AdaIN's statistics mean something.
 Phase 2: the encoder is frozen and the decoder learns to invert AdaIN targets made of
 student features, judged by the teacher: content loss || T(g(t)) - AdaIN(T(c), T(s)) ||^2 at
 relu4_1, style loss on the teacher's per-channel mean/std at relu1_1..relu4_1.
@@ -28,8 +28,8 @@ from torch import nn
 
 from stylert.errors import UsageError
 
-from ..data import photos, random_crops, to_tensor
-from ..models.adain import AdaINNet, load_vgg16_hed_encoder
+from ..data import random_crops
+from ..models.adain import AdaINNet, load_vgg16_hed_encoder, style_loss
 from ..ops import adain_from_stats, calc_mean_std
 from . import adain as adain_recipe
 from .loop import publish, train, trained_seconds
@@ -79,13 +79,7 @@ def decoder_losses(net: AdaINNet, t_enc: nn.Module, content, style):
         tm, ts = calc_mean_std(t_style[-1], net.eps)
         t_target = adain_from_stats(tc, tm, ts, eps=net.eps)
     out_feats = t_enc.features(net.decoder(target))
-    loss_c = nn.functional.mse_loss(out_feats[-1], t_target)
-    loss_s = out_feats[0].new_zeros(())
-    for o, s in zip(out_feats, t_style):
-        om, osd = calc_mean_std(o, net.eps)
-        sm, ssd = calc_mean_std(s, net.eps)
-        loss_s = loss_s + nn.functional.mse_loss(om, sm) + nn.functional.mse_loss(osd, ssd)
-    return loss_c, loss_s
+    return nn.functional.mse_loss(out_feats[-1], t_target), style_loss(out_feats, t_style, net.eps)
 
 
 def run(out: Path, *, steps: int = 5000, distill_steps: int = 1000, width: float = 0.25, size: int = 96,
@@ -106,14 +100,8 @@ def run(out: Path, *, steps: int = 5000, distill_steps: int = 1000, width: float
     opt_enc = torch.optim.Adam([{"params": net.encoder.parameters()},
                                 {"params": projections.parameters(), "lr": 10 * lr}], lr=lr)
     opt_dec = torch.optim.Adam(net.decoder.parameters(), lr=lr)
-    sched_dec = torch.optim.lr_scheduler.LambdaLR(opt_dec, lambda s: 1.0 / (1.0 + 5e-4 * s))  # the paper's decay
-    pool: List[torch.Tensor] = [to_tensor(v) for k, v in photos().items() if k not in adain_recipe.EVAL_CONTENTS]
-    styles = pool
-    if data == "debian":
-        pictures, textures = adain_recipe.debian_pools(size)
-        pool, styles = pool + pictures, pool + pictures + textures
-    elif data != "photos":
-        raise UsageError(f"unknown data '{data}': choose photos or debian")
+    sched_dec = adain_recipe.paper_decay(opt_dec)
+    pool, styles = adain_recipe.training_pools(data, size)
     gen = torch.Generator().manual_seed(seed)
 
     def step_fn(step: int, g: torch.Generator) -> Dict[str, float]:
