@@ -154,9 +154,7 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
         loss = lc + style_weight * ls
         losses = {"content": lc.item(), "style": ls.item()}
         if recon_weight:
-            with torch.no_grad():
-                feat = net.encoder(content)
-            lr_ = torch.nn.functional.mse_loss(net.decoder(feat), content)
+            lr_ = recon_loss(net, content)
             loss = loss + recon_weight * lr_
             losses["recon"] = lr_.item()
         opt.zero_grad(set_to_none=True)
@@ -183,6 +181,14 @@ def run(out: Path, *, steps: int = 6000, width: float = 0.25, size: int = 128, b
     metrics["final_style_loss"] = float(np.mean([h["style"] for h in history[-50:]]))
     publish(out, "adain", net, sheet(net), card(metrics, config, command), train=config, metrics=metrics)
     return metrics
+
+
+def recon_loss(net: AdaINNet, content: torch.Tensor) -> torch.Tensor:
+    """Pixel MSE of the decoder inverting the content's own features, ||g(f(c)) - c||^2 (the
+    encoder fixed): not in the paper; it teaches the decoder the content's structure directly."""
+    with torch.no_grad():
+        feat = net.encoder(content)
+    return torch.nn.functional.mse_loss(net.decoder(feat), content)
 
 
 def paper_decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:

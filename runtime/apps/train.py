@@ -17,6 +17,9 @@ TRAIN_SUMMARY = {
 }
 TRAIN_SUMMARY["student"] = TRAIN_SUMMARY["adain"]
 PUBLISHED = {"student": "adain"}  # the student is an ordinary lite AdaIN checkpoint
+# Both AdaIN recipes take it: the decoder also learns to invert the content's own features.
+RECON_WEIGHT = ("--recon-weight", dict(type=float, default=0.0,
+                                       help="weight of a pixel reconstruction loss (sharper structure)"))
 
 
 def train(args: argparse.Namespace) -> int:
@@ -58,8 +61,7 @@ def add_parser(sub) -> None:
         ("--batch", dict(type=positive_int, default=4)),
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
-        ("--recon-weight", dict(type=float, default=0.0,
-                                help="weight of a pixel reconstruction loss (sharper structure)")),
+        RECON_WEIGHT,
         ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
         ("--unsafe-pickle", dict(action="store_true",
                                  help="allow a --vgg file that needs full unpickling (runs its code)")),
@@ -83,6 +85,7 @@ def add_parser(sub) -> None:
         ("--batch", dict(type=positive_int, default=4)),
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
+        RECON_WEIGHT,
         ("--encoder-weights", dict(default=None, metavar="FILE", help="the teacher's converted weights (default: "
                                                                        "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
         ("--data", dict(choices=["photos", "debian"], default="photos",
