@@ -78,14 +78,14 @@ def add_parser(sub) -> None:
     ])
     _train_parser(tsub, "student", "the real-time AdaIN: a lite encoder distilled from the pretrained VGG-16 "
                   "HED, its decoder trained in the teacher's features (its recipe: `make student`)",
-                  5000, 250, [
-        ("--distill-steps", dict(type=positive_int, default=1000, help="steps of encoder distillation first")),
+                  10000, 500, [
+        ("--distill-steps", dict(type=positive_int, default=2000, help="steps of encoder distillation first")),
         ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
         ("--size", dict(type=positive_int, default=96, help="training crop size")),
         ("--batch", dict(type=positive_int, default=4)),
         ("--lr", dict(type=float, default=5e-4)),
-        ("--style-weight", dict(type=float, default=10.0)),
-        RECON_WEIGHT,
+        ("--style-weight", dict(type=float, default=0.1)),
+        (RECON_WEIGHT[0], {**RECON_WEIGHT[1], "default": 5000.0}),
         ("--encoder-weights", dict(default=None, metavar="FILE", help="the teacher's converted weights (default: "
                                                                        "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
         ("--data", dict(choices=["photos", "debian"], default="photos",
