@@ -44,14 +44,15 @@ style-data: setup
 	  $(BIN)/python -m stylert.export.vgg16_hed
 	$(BIN)/python -m stylert.export.data_fetch
 
-# The distilled student, the bundled AdaIN default's intended successor: its package in
-# runs/student/package. It replaces export/defaults/adain.* (then `make packages`) once
-# benchmarks/quality.py shows it beating the default. An interrupted run continues.
-STUDENT := --data debian --size 96 --batch 4 --steps 5000 --distill-steps 1000 --every 250 --style-weight 1
+# The distilled student: the bundled AdaIN default (export/defaults/adain.* and its package).
+# About 55 min on a 2-core CPU; an interrupted run continues. Judge a new one with
+# benchmarks/quality.py before committing it.
+STUDENT := --data debian --size 96 --batch 4 --steps 10000 --distill-steps 2000 --every 500 \
+  --style-weight 0.1 --recon-weight 5000
 student: style-data
 	$(BIN)/stylert train student $(STUDENT) --out runs/student --resume
-	$(BIN)/stylert export adain --checkpoint runs/student/adain.pt -o runs/student/package \
-	  --precision fp32,fp16,int8 --force
+	cp runs/student/adain.pt runs/student/adain.md runs/student/adain.png export/defaults/
+	$(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
 
 # The teacher-size model (the VGG-16 HED encoder and a full decoder): a package to build,
 # not bundled (its int8 + fp16 files are about 19 MB).

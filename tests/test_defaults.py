@@ -45,9 +45,9 @@ def test_adain_default_moves_colours_and_keeps_structure():
     net = load("adain")
     m = adain.evaluate(net)
     # Colours most of the way to the style; edges far above an unrelated image's (~0.03)
-    # (0.30 when trained; 0.22 before the decoder got the reconstruction loss).
-    assert m["colour_distance_moved"] > 0.5, m
-    assert m["edge_correlation"] > 0.25 > 3 * max(m["edge_correlation_style_vs_content"], 0.05), m
+    # (the distilled student: 0.73 and 0.44; the random-encoder default before it: 0.71, 0.30).
+    assert m["colour_distance_moved"] > 0.6, m
+    assert m["edge_correlation"] > 0.38 > 3 * max(m["edge_correlation_style_vs_content"], 0.05), m
     _same_picture(adain.sheet(net), DEFAULTS / "adain.png")
 
 
@@ -74,12 +74,13 @@ def test_adain_default_stylises_held_out_pairs():
             rows.append(figures(content, out, style))
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     assert len(rows) == 4
-    # Floors under what the bundled default measured here (colour 0.78, texture 0.76,
-    # structure 0.32 on this machine); an unrelated image keeps structure ~0.03.
-    assert mean["colour_moved"] > 0.65, mean
-    assert mean["texture_moved"] > 0.6, mean
-    assert mean["structure_kept"] > 0.25, mean
-    assert min(r["structure_kept"] for r in rows) > 0.2, rows  # every picture still shows its content
+    # Floors under what the bundled default (the distilled student) measured here: colour
+    # 0.86, texture 0.78, structure 0.43 (worst 0.34); the random-encoder default before it
+    # (0.79, 0.76, 0.33, worst 0.29) fails them. An unrelated image keeps structure ~0.03.
+    assert mean["colour_moved"] > 0.8, mean
+    assert mean["texture_moved"] > 0.7, mean
+    assert mean["structure_kept"] > 0.37, mean
+    assert min(r["structure_kept"] for r in rows) > 0.3, rows  # every picture still shows its content
 
 
 @pytest.mark.skipif("stylegan" not in KINDS, reason="no StyleGAN default yet")
