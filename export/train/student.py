@@ -213,8 +213,8 @@ Why this recipe (measured on that machine):
   best texture. With too light a reconstruction term the decoder learnt no structure (in
   trials from an encoder distilled alone, style weight 1: reconstruction weight 1000, edge
   correlation 0.02 after 400 steps; 5000: 0.10); reconstructing the style images too did not
-  help (0.65 / 0.60 / 0.40 at style weight 0.1). These choices were made on the benchmark's pairs (no other held-out
-  art was at hand), so its figures are not a blind test of the recipe.
+  help (0.65 / 0.60 / 0.40 at style weight 0.1). These choices were made on the benchmark's
+  pairs (no other held-out art was at hand), so its figures are not a blind test of the recipe.
 - Crops of 96 px: a phase-2 step 0.34 s against 0.58 s at 128 px (2 threads, measured with
   nothing else running), so the time budget holds 1.7x the steps.
 - The bundled default's width, so `stylert live` keeps its frame rate.
