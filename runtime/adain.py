@@ -31,6 +31,7 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Sequence
 
@@ -67,6 +68,8 @@ class _CudaArray:
         self.dtype = np.dtype(cai["typestr"])
         self.ptr = int(cai["data"][0])
         self.readonly = bool(cai["data"][1])
+        # v3: the stream the producer's work on it was queued on (None: nothing pending)
+        self.producer = cai.get("stream")
         strides = cai.get("strides")
         if strides is not None and tuple(strides) != _c_strides(self.shape, self.dtype):
             raise ValueError(
@@ -133,6 +136,52 @@ class _CudaArray:
 
         with self.obj.device:
             return int(cupy.cuda.get_current_stream().ptr)
+
+
+    def current(self, ptr: int):
+        """``ptr`` as the library's current stream: the call's temporaries are allocated
+        and filled on the stream its kernel runs on, so they are ready before it and go
+        back to the pool behind it."""
+        if self.lib == "torch":
+            import torch
+
+            return torch.cuda.stream(torch.cuda.ExternalStream(ptr, device=self.obj.device))
+        import cupy
+
+        return cupy.cuda.ExternalStream(ptr)
+
+    def wait_for_producer(self, ptr: int) -> None:
+        """Orders stream ``ptr`` after the work the array's producer queued on its stream
+        (__cuda_array_interface__ v3 "stream": the consumer must wait for it)."""
+        if self.producer is None or int(self.producer) == ptr:
+            return
+        if self.lib == "torch":
+            import torch
+
+            event = torch.cuda.Event()
+            event.record(torch.cuda.ExternalStream(int(self.producer), device=self.obj.device))
+            torch.cuda.ExternalStream(ptr, device=self.obj.device).wait_event(event)
+            return
+        import cupy
+
+        event = cupy.cuda.Event(disable_timing=True)
+        event.record(cupy.cuda.ExternalStream(int(self.producer)))
+        cupy.cuda.ExternalStream(ptr).wait_event(event)
+
+
+@contextlib.contextmanager
+def _launching(cuda: "_CudaArray", stream):
+    """The stream a CUDA call launches on (``stream``, else the library's current one), made
+    current on the content's device while the call prepares its arguments."""
+    ptr = cuda.stream(stream)
+    with cuda.device(), cuda.current(ptr):
+        yield ptr
+
+
+def _ordered(ptr: int, *arrays) -> None:
+    """The launch stream waits for every device argument's producer."""
+    for a in arrays:
+        a.wait_for_producer(ptr)
 
 
 def _c_strides(shape: tuple, dtype: np.dtype) -> tuple:
@@ -206,7 +255,7 @@ def _stats(v: Any, n: int, c: int, name: str, cuda: _CudaArray | None):
 
 
 def _check_std(std: Any, name: str) -> None:
-    if isinstance(std, np.ndarray) and np.any(std < 0):
+    if not _is_cuda(std) and np.any(np.asarray(std, dtype=np.float32) < 0):
         raise ValueError(f"{name} has negative values; a standard deviation is >= 0")
 
 
@@ -268,12 +317,12 @@ def channel_stats(x: Any, *, unbiased: bool = True, eps: float = DEFAULT_EPS, st
     if isinstance(arr, np.ndarray):
         mean, std = _adain.channel_stats(arr.reshape(rows, length), bool(unbiased), eps)
         return mean.reshape(out_shape), std.reshape(out_shape)
-    mean, std = arr.new(out_shape), arr.new(out_shape)
-    m, s = _CudaArray(mean, "mean"), _CudaArray(std, "std")
-    with arr.device():
+    with _launching(arr, stream) as ptr:
+        mean, std = arr.new(out_shape), arr.new(out_shape)
+        m, s = _CudaArray(mean, "mean"), _CudaArray(std, "std")
+        _ordered(ptr, arr)
         _adain.cuda_channel_stats(
-            _DTYPES[arr.dtype], arr.ptr, rows, length, bool(unbiased), eps, m.ptr, s.ptr,
-            arr.stream(stream),
+            _DTYPES[arr.dtype], arr.ptr, rows, length, bool(unbiased), eps, m.ptr, s.ptr, ptr,
         )
     return mean, std
 
@@ -297,23 +346,26 @@ def adain(
     arr, n, c, rows, length = _content(content)
     alpha = _scalar(alpha, "alpha", 0.0, 1.0)
     eps = _scalar(eps, "eps", 0.0, math.inf)
-    cuda = arr if isinstance(arr, _CudaArray) else None
-    mean = _stats(style_mean, n, c, "style_mean", cuda)
-    std = _stats(style_std, n, c, "style_std", cuda)
-    _check_std(std, "style_std")
-    result, o = _out(out, content, arr)
-    if cuda is None:
+    if not isinstance(arr, _CudaArray):
+        mean = _stats(style_mean, n, c, "style_mean", None)
+        std = _stats(style_std, n, c, "style_std", None)
+        _check_std(std, "style_std")
+        result, _ = _out(out, content, arr)
         _adain.adain(
             arr.reshape(rows, length), result.reshape(rows, length), mean, std, alpha,
             bool(unbiased), eps,
         )
         return result
-    o = o or _CudaArray(result, "out")
-    with cuda.device():
+    _check_std(style_std, "style_std")
+    with _launching(arr, stream) as ptr:
+        mean = _CudaArray(_stats(style_mean, n, c, "style_mean", arr), "style_mean")
+        std = _CudaArray(_stats(style_std, n, c, "style_std", arr), "style_std")
+        result, o = _out(out, content, arr)
+        o = o or _CudaArray(result, "out")
+        _ordered(ptr, arr, mean, std, o)
         _adain.cuda_adain(
-            _DTYPES[cuda.dtype], cuda.ptr, o.ptr, rows, length,
-            _CudaArray(mean, "style_mean").ptr, _CudaArray(std, "style_std").ptr,
-            _len(mean), alpha, bool(unbiased), eps, cuda.stream(stream),
+            _DTYPES[arr.dtype], arr.ptr, o.ptr, rows, length, mean.ptr, std.ptr,
+            _len(mean), alpha, bool(unbiased), eps, ptr,
         )
     return result
 
@@ -343,28 +395,29 @@ def adain_masked(
     arr, n, c, rows, length = _content(content)
     alpha = _scalar(alpha, "alpha", 0.0, 1.0)
     eps = _scalar(eps, "eps", 0.0, math.inf)
-    cuda = arr if isinstance(arr, _CudaArray) else None
-    m = _mask(mask, arr.shape, n, cuda)
-    stats = [
-        _stats(v, n, c, nm, cuda)
-        for v, nm in ((fg_mean, "fg_mean"), (fg_std, "fg_std"), (bg_mean, "bg_mean"), (bg_std, "bg_std"))
-    ]
-    _check_std(stats[1], "fg_std")
-    _check_std(stats[3], "bg_std")
-    result, o = _out(out, content, arr)
-    if cuda is None:
+    named = ((fg_mean, "fg_mean"), (fg_std, "fg_std"), (bg_mean, "bg_mean"), (bg_std, "bg_std"))
+    if not isinstance(arr, _CudaArray):
+        m = _mask(mask, arr.shape, n, None)
+        stats = [_stats(v, n, c, nm, None) for v, nm in named]
+        _check_std(stats[1], "fg_std")
+        _check_std(stats[3], "bg_std")
+        result, _ = _out(out, content, arr)
         _adain.adain_masked(
             arr.reshape(rows, length), result.reshape(rows, length), m, *stats, alpha,
             bool(unbiased), eps,
         )
         return result
-    o = o or _CudaArray(result, "out")
-    fm, fs, bm, bs = (_CudaArray(s, "statistics").ptr for s in stats)
-    with cuda.device():
+    _check_std(fg_std, "fg_std")
+    _check_std(bg_std, "bg_std")
+    with _launching(arr, stream) as ptr:
+        m = _CudaArray(_mask(mask, arr.shape, n, arr), "mask")
+        fm, fs, bm, bs = (_CudaArray(_stats(v, n, c, nm, arr), nm) for v, nm in named)
+        result, o = _out(out, content, arr)
+        o = o or _CudaArray(result, "out")
+        _ordered(ptr, arr, m, fm, fs, bm, bs, o)
         _adain.cuda_adain_masked(
-            _DTYPES[cuda.dtype], cuda.ptr, o.ptr, rows, length, _CudaArray(m, "mask").ptr,
-            _len(m) // length, fm, fs, _len(stats[0]), bm, bs, _len(stats[2]), alpha,
-            bool(unbiased), eps, cuda.stream(stream),
+            _DTYPES[arr.dtype], arr.ptr, o.ptr, rows, length, m.ptr, _len(m) // length,
+            fm.ptr, fs.ptr, _len(fm), bm.ptr, bs.ptr, _len(bm), alpha, bool(unbiased), eps, ptr,
         )
     return result
 

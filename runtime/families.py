@@ -33,6 +33,7 @@ class Family:
     bench_sizes: List[int]           # `stylert bench` default sizes (0: the model's own)
     bundle_command: List[str]        # what its edge bundle runs (arguments after `stylert`)
     dims: Dict[str, Tuple[int, int, int]] = field(default_factory=dict)  # its own symbolic dims
+    chain: str = ""                  # "module:function" (pipeline, probe) -> the whole chain's output
     triton: Optional[str] = None     # "module:function" (pkg, name) -> (glue, ensembles, usage)
     batch_delay_us: int = 0          # Triton dynamic batching wait (0 for live frames: latency first)
 
@@ -51,16 +52,18 @@ class Family:
 FAMILIES: Dict[str, Family] = {f.kind: f for f in [
     Family("ae", ("encoder", "decoder"), "stylert.pipelines.autoencoder:AutoEncoder",
            "stylert.export.models.ae", "stylert.pipelines.autoencoder:bench_call", [0],
-           ["manifold", "--package", "package", "-o", "out"]),
+           ["manifold", "--package", "package", "-o", "out"],
+           chain="stylert.pipelines.autoencoder:chain"),
     Family("adain", ("encoder", "decoder", "adain_full"), "stylert.pipelines.stylizer:Stylizer",
            "stylert.export.models.adain", "stylert.pipelines.stylizer:bench_call", [256],
            ["live", "--package", "package", "--source", "0", "--size", "320x240", "--precision", "int8"],
            dims={"fheight": (8, 60, 136), "fwidth": (8, 80, 240)},  # features: image / 8
-           triton="stylert.export.triton:adain_glue"),
+           chain="stylert.pipelines.stylizer:chain", triton="stylert.export.triton:adain_glue"),
     Family("stylegan", ("mapping", "synthesis"), "stylert.pipelines.generator:Generator",
            "stylert.export.models.stylegan", "stylert.pipelines.generator:bench_call", [0],
            ["generate", "video", "--live", "--package", "package"],
-           triton="stylert.export.triton:stylegan_glue", batch_delay_us=2000),
+           chain="stylert.pipelines.generator:chain", triton="stylert.export.triton:stylegan_glue",
+           batch_delay_us=2000),
 ]}
 KINDS = tuple(FAMILIES)
 

@@ -18,6 +18,12 @@ from .package import base_precision
 # fp16 and int8 are judged by PSNR, thresholds chosen from measurement (see README).
 FP32_MAX_ABS_OF_RANGE = 1e-4
 MIN_PSNR = {"fp16": 45.0, "int8": 25.0}
+# "tf32": an fp32 file on a backend whose TF32 math cannot be turned off (ONNX Runtime's
+# TensorRT provider has no option for it; everywhere else fp32 runs IEEE: backends.cuda.
+# tf32_allowed). TF32 emulated on the bundled packages (tests/tf32.py) gave max abs errors of
+# 0.8e-3 x range per graph and 2.4e-3 x range over AdaIN's whole chain; this rule allows
+# twice the worst of them, and stays tighter than what the fp16 files reach.
+TF32_MAX_ABS_OF_RANGE = 5e-3
 
 
 def compare(ref: np.ndarray, got: np.ndarray) -> Dict[str, float]:
@@ -39,18 +45,21 @@ def compare(ref: np.ndarray, got: np.ndarray) -> Dict[str, float]:
     }
 
 
+MAX_ABS_OF_RANGE = {"fp32": FP32_MAX_ABS_OF_RANGE, "tf32": TF32_MAX_ABS_OF_RANGE}
+
+
 def threshold(precision: str) -> str:
     """The rule for ``precision`` (or a variant of it, e.g. int8-cpu) in words (for reports)."""
     precision = base_precision(precision)
-    if precision == "fp32":
-        return f"max abs <= {FP32_MAX_ABS_OF_RANGE:g} x range"
+    if precision in MAX_ABS_OF_RANGE:
+        return f"max abs <= {MAX_ABS_OF_RANGE[precision]:g} x range"
     return f"PSNR >= {MIN_PSNR[precision]:g} dB"
 
 
 def passes(metrics: Dict[str, float], precision: str) -> bool:
     precision = base_precision(precision)
-    if precision == "fp32":
-        return metrics["max_abs"] <= FP32_MAX_ABS_OF_RANGE * (metrics["range"] or 1.0)
+    if precision in MAX_ABS_OF_RANGE:
+        return metrics["max_abs"] <= MAX_ABS_OF_RANGE[precision] * (metrics["range"] or 1.0)
     return metrics["psnr"] >= MIN_PSNR[precision]
 
 

@@ -1,6 +1,16 @@
 """Small helpers shared by the test modules."""
 
+import pytest
+
 from stylert import cli
+from stylert.backends import choose
+from stylert.backends.tensorrt import cuda_device
+
+# What `auto` picks on this machine (onnxruntime-cpu without a GPU), for tests that run
+# wherever the suite runs, a GPU machine included.
+AUTO = choose("auto")[0]
+# For tests of the fallback of a machine with no GPU (this one and CI).
+no_gpu = pytest.mark.skipif(cuda_device() is not None, reason="checks a machine without a GPU")
 
 
 def cli_error(capsys, argv):

@@ -18,6 +18,7 @@ from stylert.video import sources
 from stylert.apps import live
 from stylert.errors import VideoError
 from stylert.video import Capture, Source, open_source
+from helpers import no_gpu
 
 
 def _video(path, frames=12, size=(96, 64)):
@@ -248,6 +249,7 @@ def test_window_under_a_virtual_display(tmp_path):
 
 
 # -------------------------------------------------------------------- real-time defaults
+@no_gpu
 def test_no_flags_picks_the_fastest_variant_and_an_auto_size(tmp_path, capsys):
     argv = ["live", "--source", "demo", "--width", "160", "--height", "120", "--output", "none",
             "--max-frames", "20", "--json", str(tmp_path / "s.json")]

@@ -19,6 +19,7 @@ from stylert.export.models import load  # noqa: E402
 from stylert.images import ImageError, read_image, to_hwc8, to_nchw  # noqa: E402
 from stylert.package import PackageError  # noqa: E402
 from stylert.pipelines.colour import coral  # noqa: E402
+from helpers import AUTO, no_gpu
 
 
 def close(want, got):
@@ -227,6 +228,7 @@ def test_autoencoder_matches_pytorch(packages):
 
 # ------------------------------------------------------------------ backend choice
 
+@no_gpu
 def test_fallback_chain_lands_on_the_cpu_quietly(packages, capfd):
     chosen, line = choose("auto")
     assert chosen == "onnxruntime-cpu"  # this machine: no TensorRT, no GPU
@@ -247,7 +249,7 @@ def test_choosing_a_backend_does_not_import_torch():
     code = ("import sys; from stylert import Stylizer; st = Stylizer(); "
             "print(st.backend, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["onnxruntime-cpu", "False"], done.stderr
+    assert done.stdout.split() == [AUTO, "False"], done.stderr
 
 
 def test_torch_backend_runs_the_package_weights(packages, imgs):

@@ -179,3 +179,33 @@ def test_what_bench_reports_beside_the_latency():
     info = eng.info()
     assert len(eng.enqueue_ns) == 3 and info["enqueue_median_ms"] >= 0
     assert info["engine_mb"] == pytest.approx(len(b"engine") / 2**20) and info["cuda_graph"] == 0.0
+
+
+def test_each_captured_shape_has_its_own_context():
+    # A captured graph replays its execution context's state at capture (shapes, addresses,
+    # profile): re-binding one context for a second shape would change what the first
+    # graph's replay reads. Before: one context for every capture.
+    log = []
+    eng = _engine(log, cuda_graph=True)
+    eng.run_native({"features": np.ones((1, 64, 30, 40), np.float32)})
+    eng.run_native({"features": np.ones((1, 64, 90, 120), np.float32)})
+    contexts = [g[3] for g in eng._graphs.values()]
+    assert len({id(c) for c in contexts + [eng.context]}) == 3
+    assert [c.shapes["features"] for c in contexts] == [(1, 64, 30, 40), (1, 64, 90, 120)]
+    log.clear()
+    eng.run_native({"features": np.ones((1, 64, 30, 40), np.float32)})
+    assert log == [("replay",)]  # the first shape replays without touching any context
+
+
+def test_copies_to_and_from_the_engine_are_on_its_stream(monkeypatch):
+    # Before: to_device copied on the legacy stream (which the engine's non-blocking stream
+    # does not wait for) and to_host returned before its asynchronous copy had run.
+    import fake_cuda
+
+    cupy = fake_cuda.install(monkeypatch)
+    eng = object.__new__(TensorRTEngine)
+    eng.cupy, eng.stream = cupy, cupy.cuda.Stream(non_blocking=True)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    device = eng.to_device(x)
+    assert fake_cuda.NULL.queued == 0
+    assert (eng.to_host(device) == x).all()

@@ -20,6 +20,12 @@ class Engine:
     copies = False  # whether to_device/to_host move data (else the engine copies inside run)
     stream = None   # the CUDA stream its outputs are made on (None: the library's current one)
 
+    @property
+    def gate(self) -> str:
+        """The parity rule it is judged by (stylert.parity): its variant, or "tf32" where an
+        fp32 file runs with TF32 math the backend cannot turn off."""
+        return self.variant
+
     def run(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         return self.to_host(self.run_native(feeds))
 

@@ -14,6 +14,15 @@ def graphs_wanted() -> bool:
     return os.environ.get("STYLERT_CUDA_GRAPHS") == "1"
 
 
+def tf32_allowed(variant: str) -> bool:
+    """The one rule for TF32 math (10-bit mantissa products in float32 convolutions and
+    matrix products), which cuDNN, cuBLAS, PyTorch and TensorRT all enable by default: off
+    for fp32 variants, whose gate (stylert.parity, 1e-4 of the range) emulated TF32 misses
+    by eight times on the bundled AdaIN; allowed for fp16 and int8 variants, whose float32
+    islands it cannot push past their PSNR gates."""
+    return not variant.startswith("fp32")
+
+
 def cupy_or_none():
     """CuPy when it is installed (the device-resident path), else None (host arrays)."""
     try:
@@ -21,6 +30,31 @@ def cupy_or_none():
     except ImportError:
         return None
     return cupy
+
+
+# -- one stream discipline --------------------------------------------------------------
+# Every engine runs on a non-blocking stream of its own (one per pipeline). Such a stream
+# never waits for the legacy default stream, which is where CuPy works outside a
+# `with stream:` block (cupy/cuda/stream.pyx). So every copy, allocation and launch that
+# feeds an engine or reads its output is made on that stream, here and in stylert.adain.
+
+def upload(cupy, stream, array):
+    """A host array as a device array, copied on ``stream`` (device arrays pass through)."""
+    if not isinstance(array, np.ndarray):
+        return array
+    with stream:
+        return cupy.asarray(array)
+
+
+def download(cupy, stream, array) -> np.ndarray:
+    """A device array as a numpy array, copied on ``stream`` and complete on return: before
+    CuPy 13, asnumpy(..., stream=) returns before the copy has run; a copy without a
+    stream runs on the legacy stream, which does not wait for ``stream``'s work."""
+    if isinstance(array, np.ndarray):
+        return array
+    host = cupy.asnumpy(array, stream=stream)
+    stream.synchronize()
+    return host
 
 
 def device_view(value, cupy):

@@ -18,8 +18,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import BackendError
 from .base import Backend, Engine
-from .cuda import cupy_or_none, device_view, event_factory, graphs_wanted
+from .cuda import cupy_or_none, device_view, download, event_factory, graphs_wanted, tf32_allowed, upload
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -84,31 +85,47 @@ def working_providers() -> List[str]:
 
 
 def session(path: Path | str, provider: str = CPU, threads: Optional[int] = None, spin: bool = True,
-            options: Optional[Dict[str, str]] = None) -> ort.InferenceSession:
-    """``spin=False`` for sessions that take turns with other work on the CPU: a spinning
+            options: Optional[Dict[str, str]] = None, variant: str = "fp32") -> ort.InferenceSession:
+    """A session that runs on ``provider`` or raises BackendError, never on a silent fallback.
+
+    ONNX Runtime's InferenceSession catches a provider that fails to start (an option its
+    parser rejects, a library that does not load), prints "EP Error" to stdout and rebuilds
+    the session on CUDA+CPU or CPU with no options (onnxruntime_inference_collection.py,
+    InferenceSession.__init__; run() does the same on EPFail). ``enable_fallback=0`` turns
+    that off, and the providers the session really got are checked.
+
+    ``spin=False`` for sessions that take turns with other work on the CPU: a spinning
     pool keeps the cores busy after its run, slowing whatever runs next (the Stylizer's
     encoder -> AdaIN -> decoder: 77 vs 42 ms per 320x240 frame on 2 cores). ``options``:
-    the provider's options (providers() builds them)."""
-    return ort.InferenceSession(str(path), _options(threads, spin), providers=providers(provider, options or {}))
+    the provider's options (providers() builds them); ``variant``: the file's precision (TF32)."""
+    s = ort.InferenceSession(str(path), _options(threads, spin), providers=providers(provider, options or {}, variant),
+                             enable_fallback=0)
+    got = s.get_providers()
+    if not got or got[0] != provider:
+        raise BackendError(f"ONNX Runtime opened {Path(path).name} on {', '.join(got) or 'nothing'} instead of "
+                           f"{provider}")
+    return s
 
 
-def providers(provider: str, options: Dict[str, str]) -> list:
+def providers(provider: str, options: Dict[str, str], variant: str = "fp32") -> list:
     """The session's provider list: the asked one first, then its fallbacks inside the session
     (TensorRT falls back to CUDA for the layers it does not take, both to the CPU)."""
     if provider == CPU:
         return [CPU]
     chain = [(provider, options)]
     if provider == TENSORRT:
-        chain.append((CUDA, cuda_options(options.get("user_compute_stream"))))
+        chain.append((CUDA, cuda_options(options.get("user_compute_stream"), variant=variant)))
     return chain + [CPU]
 
 
-def cuda_options(stream: Optional[str] = None, cuda_graph: bool = False) -> Dict[str, str]:
+def cuda_options(stream: Optional[str] = None, cuda_graph: bool = False, variant: str = "fp32") -> Dict[str, str]:
     """The CUDA provider's options: an exhaustive cuDNN algorithm search (once per shape, then
-    cached: what a fixed camera size wants), and the pipeline's stream when there is one, so
-    the engines and the AdaIN kernel run in order on one stream without device-wide syncs;
-    ``cuda_graph``: CUDA graph capture and replay (see OnnxRuntimeEngine)."""
-    opts = {"device_id": "0", "cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "0"}
+    cached: what a fixed camera size wants), TF32 convolutions only where the variant allows
+    them (cuda.tf32_allowed: not for fp32, whose gate TF32 misses), and the pipeline's stream
+    when there is one, so the engines and the AdaIN kernel run in order on one stream without
+    device-wide syncs; ``cuda_graph``: CUDA graph capture and replay (see OnnxRuntimeEngine)."""
+    opts = {"device_id": "0", "cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "0",
+            "use_tf32": "1" if tf32_allowed(variant) else "0"}
     if stream:
         opts.update(user_compute_stream=stream, has_user_compute_stream="1")
     if cuda_graph:
@@ -140,8 +157,8 @@ def tensorrt_options(graph: Dict, variant: str, ranges: Dict, cache: Path, strea
             "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),
             "trt_profile_min_shapes": shapes[0], "trt_profile_opt_shapes": shapes[1],
             "trt_profile_max_shapes": shapes[2]}
-    if stream:
-        opts.update(user_compute_stream=stream, has_user_compute_stream="1")
+    if stream:  # the TensorRT provider's parser knows no has_user_compute_stream: this key sets both
+        opts["user_compute_stream"] = stream
     return opts
 
 
@@ -169,7 +186,7 @@ class OnnxRuntimeEngine(Engine):
                  variant: str = "fp32", options: Optional[Dict[str, str]] = None, stream=None, cupy=None,
                  cuda_graph: bool = False):
         self.path, self.variant, self.provider = str(path), variant, provider
-        self.session = session(path, provider, threads, spin, options)
+        self.session = session(path, provider, threads, spin, options, variant)
         self.backend = BACKEND_OF[provider]
         self.device = "cpu" if provider == CPU else "cuda"
         self.stream, self.cupy = stream, cupy if provider != CPU else None
@@ -178,6 +195,12 @@ class OnnxRuntimeEngine(Engine):
         self.cuda_graph = cuda_graph and self.cupy is not None
         self._graphs: Dict[tuple, tuple] = {}  # input shapes -> (binding, run options, inputs, output)
 
+    @property
+    def gate(self) -> str:
+        # The TensorRT provider has no TF32 option (its 1.31 option table): TensorRT builds
+        # fp32 layers with TF32 allowed, its default.
+        return "tf32" if self.provider == TENSORRT and self.variant == "fp32" else self.variant
+
     def _binding(self, arrays: Dict[str, object], out=None):
         """An I/O binding of ``arrays`` (host arrays copied up by ONNX Runtime, device arrays
         by pointer); the output into ``out`` when given, else where the session puts it."""
@@ -185,8 +208,9 @@ class OnnxRuntimeEngine(Engine):
         for name, value in arrays.items():
             if isinstance(value, np.ndarray):
                 binding.bind_cpu_input(name, np.ascontiguousarray(value))
-            else:  # a device array: bound by pointer, no copy
-                value = self.cupy.ascontiguousarray(value, dtype=np.float32)
+            else:  # a device array: bound by pointer (a conversion, if any, on the session's stream)
+                with self.stream:
+                    value = self.cupy.ascontiguousarray(value, dtype=np.float32)
                 binding.bind_input(name, "cuda", 0, np.float32, list(value.shape), value.data.ptr)
         if out is None:
             binding.bind_output(self.output, "cuda", 0)
@@ -228,10 +252,10 @@ class OnnxRuntimeEngine(Engine):
         return event_factory(self.cupy, self.stream) if self.cupy is not None else None
 
     def to_device(self, array):
-        return self.cupy.asarray(array) if self.cupy is not None and isinstance(array, np.ndarray) else array
+        return array if self.cupy is None else upload(self.cupy, self.stream, array)
 
     def to_host(self, array):
-        return array if isinstance(array, np.ndarray) else self.cupy.asnumpy(array)
+        return array if self.cupy is None else download(self.cupy, self.stream, array)
 
 
 def threads() -> int:
@@ -255,7 +279,7 @@ def _opener(provider: str):
                 options = tensorrt_options(pkg.graphs[name], variant, get(pkg.kind).ranges,
                                            cache_root() / "ort-tensorrt", ptr)
             else:
-                options = cuda_options(ptr, graphs) if provider == CUDA else {}
+                options = cuda_options(ptr, graphs, variant) if provider == CUDA else {}
             engines[name] = OnnxRuntimeEngine(pkg.onnx(name, variant), provider, threads() if cpu else None, spin,
                                               variant, options, stream, cupy, graphs)
         return engines

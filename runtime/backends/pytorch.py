@@ -4,12 +4,35 @@ it is used."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from typing import Dict, List
 
 import numpy as np
 
 from .base import Backend, Engine
+from .cuda import tf32_allowed
+
+
+@contextlib.contextmanager
+def fp32_math(torch, allow_tf32: bool):
+    """cuDNN convolutions and matrix products with or without TF32 (PyTorch allows TF32
+    convolutions by default), for one run, then restored. PyTorch >= 2.9 refuses to mix its
+    legacy allow_tf32 flags with the fp32_precision settings: the new ones when present."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        places, value = [(conv, "fp32_precision"), (torch.backends.cuda.matmul, "fp32_precision")], \
+            "tf32" if allow_tf32 else "ieee"
+    else:
+        places, value = [(torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32")], allow_tf32
+    saved = [getattr(owner, name) for owner, name in places]
+    for owner, name in places:
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for (owner, name), old in zip(places, saved):
+            setattr(owner, name, old)
 
 
 class TorchEngine(Engine):
@@ -42,7 +65,7 @@ class TorchEngine(Engine):
     def run_native(self, feeds):
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), fp32_math(torch, tf32_allowed(self.variant)):
             out = self.module(*[self.to_device(feeds[n]) for n in self.input_names]).float()
         return out.numpy() if self.device == "cpu" else out
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from .. import parity
+from .. import families, parity
 from ..folders import atomic_write, cache_root, locked
 from ..package import Package, base_precision
 from .base import Engine
@@ -27,31 +27,59 @@ class Verdict:
     rows: tuple = ()  # per graph: parity.compare's figures, with graph, variant and passed
 
 
+CHAIN = "chain/out"  # the whole chain's reference output in parity_io.npz (see families.Family.chain)
+
+
 def run_probe(pkg: Package, engines: Dict[str, Engine], reference: Optional[Dict] = None) -> Verdict:
-    """Runs every engine on the package's reference inputs and judges its output."""
+    """Runs every engine on the package's reference inputs and judges its output, then the
+    whole chain as the pipeline runs it on these engines (run_chain)."""
     reference = reference if reference is not None else pkg.reference_io()
     rows, failed = [], []
     for name, engine in engines.items():
         graph = pkg.graphs[name]
         feeds = {i["name"]: reference[f"{name}/in/{i['name']}"] for i in graph["inputs"]}
         want = reference[f"{name}/out/{graph['outputs'][0]['name']}"]
-        error = ""
-        try:
-            m = parity.compare(want, engine.run(feeds))
-        except Exception as e:  # a backend that crashes on the probe fails it, with the reason
-            m = {"max_abs": float("inf"), "mean_abs": float("inf"), "psnr": float("-inf"), "range": 0.0}
-            error = f"{name} {engine.variant} failed to run ({type(e).__name__}: {str(e)[:120]})"
-        ok = not error and parity.passes(m, engine.variant)
-        rows.append({"graph": name, "precision": engine.variant, **m, "passed": ok})
-        if not ok:
-            failed.append(error or f"{name} {engine.variant} {_figure(m, engine.variant)}")
+        _judge(name, engine.gate, want, lambda: engine.run(feeds), rows, failed)
+    chain = run_chain(pkg, engines, reference)
+    if chain is not None:
+        _judge("chain", *chain, rows, failed)
     return Verdict(not failed, "; ".join(failed), tuple(rows))
+
+
+def run_chain(pkg: Package, engines: Dict[str, Engine], reference: Dict):
+    """(variant, want, run) of the whole-chain probe: the family's ``chain`` run through its
+    pipeline on these engines (uploads, kernels on the engines' stream, downloads: what the
+    per-graph probes, fed and read on the host one graph at a time, never take); None when
+    the package has no chain reference (exported before it) or these are not all its graphs."""
+    family = families.get(pkg.kind)
+    cls = family.pipeline_class()
+    needs = cls.graphs or list(pkg.graphs)
+    if not family.chain or CHAIN not in reference or any(n not in engines for n in needs):
+        return None
+    mine = {n: engines[n] for n in needs}
+    run = families.resolve(family.chain)
+    return mine[needs[0]].gate, reference[CHAIN], lambda: run(cls.over(pkg, mine), reference)
+
+
+def _judge(part: str, variant: str, want, run, rows: list, failed: list) -> None:
+    """Runs one probe and adds its row, and its failure (naming the part) when it misses;
+    ``variant``: the rule it is judged by (Engine.gate)."""
+    error = ""
+    try:
+        m = parity.compare(want, run())
+    except Exception as e:  # a backend that crashes on the probe fails it, with the reason
+        m = {"max_abs": float("inf"), "mean_abs": float("inf"), "psnr": float("-inf"), "range": 0.0}
+        error = f"{part} {variant} failed to run ({type(e).__name__}: {str(e)[:120]})"
+    ok = not error and parity.passes(m, variant)
+    rows.append({"graph": part, "precision": variant, **m, "passed": ok})
+    if not ok:
+        failed.append(error or f"{part} {variant} {_figure(m, variant)}")
 
 
 def _figure(m: Dict, variant: str) -> str:
     """The figure that failed, next to the gate's rule for the variant."""
     precision = base_precision(variant)
-    if precision == "fp32":
+    if precision in parity.MAX_ABS_OF_RANGE:
         return f"max abs error {m['max_abs']:.3g} over {parity.threshold(variant)}"
     return f"PSNR {m['psnr']:.1f} dB < {parity.MIN_PSNR[precision]:g} dB"
 

@@ -39,9 +39,24 @@ class Pipeline:
     spin = True                         # see backends.onnxrt.session
 
     def __init__(self, package=None, backend: str = "auto", precision: str = "fp32", unverified: bool = False):
-        self.package, self.engines, self.choice = open_pipeline(package, self.kind, type(self).__name__, backend,
-                                                                precision, self.graphs, self.spin, unverified)
-        self.stages = Stages(next(iter(self.engines.values())).event())
+        self._attach(*open_pipeline(package, self.kind, type(self).__name__, backend, precision, self.graphs,
+                                    self.spin, unverified))
+
+    @classmethod
+    def over(cls, package: Package, engines: Dict[str, Engine], choice: Optional[Choice] = None):
+        """The pipeline on engines already open: what the backends' self-check runs its
+        whole-chain probe through (the family's ``chain``), before any pipeline is made."""
+        self = cls.__new__(cls)
+        self._attach(package, engines, choice)
+        return self
+
+    def _attach(self, package: Package, engines: Dict[str, Engine], choice: Optional[Choice]) -> None:
+        self.package, self.engines, self.choice = package, engines, choice
+        self.stages = Stages(next(iter(engines.values())).event())
+        self.setup()
+
+    def setup(self) -> None:
+        """What a pipeline reads from its package, once its engines are open."""
 
     @property
     def backend(self) -> str:

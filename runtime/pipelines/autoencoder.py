@@ -4,7 +4,7 @@ low-dimensional latent manifold, decode latents back, and walk that manifold."""
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 
@@ -19,6 +19,8 @@ class AutoEncoder(Pipeline):
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", unverified: bool = False):
         super().__init__(package, backend, precision, unverified)
+
+    def setup(self) -> None:
         io = self.package.meta["io"]
         self.image_shape, self.latent = tuple(io["image_shape"]), io["latent"]
         self.in_dim = int(np.prod(self.image_shape))
@@ -61,6 +63,11 @@ class AutoEncoder(Pipeline):
         ys = np.linspace(high[1], low[1], n, dtype=np.float32)
         z = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
         return self.decode(z).reshape(n, n, *self.image_shape)
+
+
+def chain(p: AutoEncoder, probe: Dict[str, np.ndarray]) -> np.ndarray:
+    """The self-check's whole chain: the package's probe images encoded and decoded."""
+    return p.reconstruct(probe["encoder/in/x"])
 
 
 def bench_call(p: AutoEncoder, size: int, batch: int):

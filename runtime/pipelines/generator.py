@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -39,6 +39,8 @@ class Generator(Pipeline):
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", unverified: bool = False):
         super().__init__(package, backend, precision, unverified)
+
+    def setup(self) -> None:
         io = self.package.meta["io"]
         self.num_ws, self.style_dim, self.size = io["num_ws"], io["style_dim"], io["size"]
         self.noise_shapes = [tuple(s) for s in io["noise_shapes"]]
@@ -120,6 +122,12 @@ class Generator(Pipeline):
                 else [self.from_z(self.z(part), truncation, noise_mode)]
             out += [to_hwc8(x) for chunk in imgs for x in chunk]
         return np.stack(out)
+
+
+def chain(p: Generator, probe: Dict[str, np.ndarray]) -> np.ndarray:
+    """The self-check's whole chain: the package's probe latents through mapping, truncation
+    (psi 0.7), constant noise and synthesis to images in [0, 1], as ``from_z`` runs them."""
+    return p.from_z(probe["mapping/in/z"], 0.7)
 
 
 def bench_call(p: Generator, size: int, batch: int):

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import math
 import os
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -56,17 +56,22 @@ class Stylizer(Pipeline):
 
     kind, graphs = "adain", ["encoder", "decoder"]
     spin = False  # encoder, kernel and decoder take turns on the CPU: no spinning pools
+    style_size: Optional[int] = 512
+    max_pixels = MAX_PIXELS
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", style_size: Optional[int] = 512, max_pixels: int = MAX_PIXELS,
                  unverified: bool = False):
         super().__init__(package, backend, precision, unverified)
-        self.eps = float(self.package.meta["io"]["eps"])
         self.style_size, self.max_pixels = style_size, max_pixels
+
+    def setup(self) -> None:
+        self.eps = float(self.package.meta["io"]["eps"])
         self._cache: dict = {}
         self._styles: List[np.ndarray] = []  # the style images (for colour preservation)
         self._weights: List[float] = [1.0]
         self._stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._on_device: Optional[tuple] = None  # _stats uploaded once, where the engines run
         self._background: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._smoothed: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._stretched: set = set()  # mask sizes already warned about
@@ -114,10 +119,20 @@ class Stylizer(Pipeline):
             raise UsageError(f"style weights must be finite, >= 0 and not all 0, got {weights}")
         images = [self._style_image(s) for s in styles]
         stats = [self._cached_stats(x, key) for x, key in images]
-        self._stats = fused.mix_stats([m for m, _ in stats], [s for _, s in stats], weights)
+        self._use_stats(fused.mix_stats([m for m, _ in stats], [s for _, s in stats], weights))
         self._styles = [x for x, _ in images]
         self._weights = weights
         self._background = self.style_stats(background) if background is not None else None
+
+    def _use_stats(self, stats: Tuple[np.ndarray, np.ndarray]) -> None:
+        self._stats, self._on_device = stats, None
+
+    def _device_stats(self, engine) -> tuple:
+        """The style statistics where the engines run: uploaded once per style, on the
+        engines' stream (not once per frame)."""
+        if self._on_device is None:
+            self._on_device = tuple(engine.to_device(a) for a in self._stats)
+        return self._on_device
 
     # -- frames -----------------------------------------------------------------------
     def __call__(self, frames: np.ndarray, alpha: float = 1.0, preserve_color: Union[bool, str] = False,
@@ -149,9 +164,13 @@ class Stylizer(Pipeline):
         with self.stages("encoder"):
             feats = encoder.run_native({"image": padded})  # stays on the engine's device
         coral_mode = preserve_color in (True, "coral")
-        mean, std = self._frame_style(x) if coral_mode else self._stats
-        if mask is not None or smoothing > 0.0:
+        on_host = mask is not None or smoothing > 0.0
+        if on_host:
             feats = encoder.to_host(feats)  # their statistics are computed on the host
+        if coral_mode:
+            mean, std = self._frame_style(x)
+        else:
+            mean, std = self._stats if on_host or not encoder.copies else self._device_stats(encoder)
         with _kernel_threads(feats), self.stages("adain"):
             if mask is not None:
                 m = self._feature_mask(mask, (h, w), feats.shape[2:])
@@ -254,6 +273,15 @@ class Stylizer(Pipeline):
         new_std = std * c_std / s_std
         new_mean = mean + std * (c_mean - s_mean) / s_std
         return new_mean.reshape(-1).astype(np.float32), new_std.reshape(-1).astype(np.float32)
+
+
+def chain(p: Stylizer, probe: Dict[str, np.ndarray]) -> np.ndarray:
+    """The self-check's whole chain, as a user's calls run it: the style (the package's second
+    probe image) encoded to its statistics, then the first image stylized at alpha 0.75
+    (upload, encoder, fused AdaIN on the engines' stream, decoder, download)."""
+    image = probe["encoder/in/image"]
+    p._use_stats(p._encode_stats(image[1:2]))
+    return p(image[:1], alpha=0.75)
 
 
 def bench_call(p: Stylizer, size: int, batch: int):

@@ -4,9 +4,11 @@ the TensorRT 10/11 Python API, device buffers from CuPy (no torch needed).
 One execution context per engine; per call: the optimization profile that fits the input
 shapes (switched with set_optimization_profile_async only when it changes), set_input_shape
 and set_tensor_address per input, the output buffer allocated once per output shape and
-reused, execute_async_v3 on the pipeline's one stream. With ``cuda_graph`` the first call at
-a shape is captured into a CUDA graph (inputs copied into fixed buffers), and later calls at
-that shape replay it: for a fixed camera size, the launch overhead of every layer goes.
+reused, execute_async_v3 on the pipeline's one stream (copies too: cuda.upload/download).
+With ``cuda_graph`` the first call at a shape is captured into a CUDA graph, on an execution
+context of its own (a graph replays its context's state at capture), with fixed input
+buffers; later calls at that shape replay it: for a fixed camera size, the launch overhead
+of every layer goes.
 
 Written from NVIDIA's documentation and Polygraphy's runner; no TensorRT can be installed
 where stylert is developed, so this has not run: the backends' self-check (selfcheck.py)
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from ...errors import BackendError
 from ..base import Engine
-from ..cuda import event_factory
+from ..cuda import download, event_factory, upload
 
 log = logging.getLogger("stylert")
 Shape = Tuple[int, ...]
@@ -55,10 +57,10 @@ class TensorRTEngine(Engine):
             {n: (tuple(lo), tuple(hi)) for n in self.inputs
              for lo, _, hi in [self.engine.get_tensor_profile_shape(n, p)]}
             for p in range(self.engine.num_optimization_profiles)]
-        self.active: Optional[int] = None
+        self.active: Dict[int, int] = {}  # the optimization profile set on each context (by id)
         self.cuda_graph = cuda_graph
         self._outputs: Dict[Shape, object] = {}  # the output buffer per output shape, reused
-        self._graphs: Dict[Tuple, Tuple] = {}  # input shapes -> (graph, its input buffers, its output)
+        self._graphs: Dict[Tuple, Tuple] = {}  # input shapes -> (graph, its inputs, its output, its context)
 
     def profile_for(self, shapes: Dict[str, Shape]) -> int:
         """The first optimization profile whose min..max holds every input shape."""
@@ -78,40 +80,51 @@ class TensorRTEngine(Engine):
             self._outputs[shape] = self.cupy.empty(shape, dtype=np.float32)
         return self._outputs[shape]
 
-    def _bind(self, arrays: Dict[str, object]) -> object:
+    def _bind(self, context, arrays: Dict[str, object]) -> object:
+        """Binds ``arrays`` to ``context`` (its profile switched when the shapes need another)
+        and returns the output buffer it will write."""
         shapes = {n: tuple(arrays[n].shape) for n in self.inputs}
         p = self.profile_for(shapes)
-        if p != self.active:
-            self.context.set_optimization_profile_async(p, self.stream.ptr)
-            self.active = p
+        if p != self.active.get(id(context)):
+            context.set_optimization_profile_async(p, self.stream.ptr)
+            self.active[id(context)] = p
         for n in self.inputs:
-            self.context.set_input_shape(n, shapes[n])
-            self.context.set_tensor_address(n, arrays[n].data.ptr)
-        out = self._output(tuple(self.context.get_tensor_shape(self.outputs[0])))
-        self.context.set_tensor_address(self.outputs[0], out.data.ptr)
+            context.set_input_shape(n, shapes[n])
+            context.set_tensor_address(n, arrays[n].data.ptr)
+        out = self._output(tuple(context.get_tensor_shape(self.outputs[0])))
+        context.set_tensor_address(self.outputs[0], out.data.ptr)
         return out
+
+    def _execute(self, context) -> None:
+        if not context.execute_async_v3(self.stream.ptr):
+            raise BackendError(f"TensorRT failed to run {self.name} (see its log above)")
 
     def run_native(self, feeds: Dict[str, object]):
         with self.stream:  # copies on the engine's stream (not the legacy default one): ordered before its run
             arrays = {n: self._device(feeds[n]) for n in self.inputs}
         if not self.cuda_graph:
-            out = self._bind(arrays)
+            out = self._bind(self.context, arrays)
             t0 = time.perf_counter_ns()
-            ok = self.context.execute_async_v3(self.stream.ptr)
+            self._execute(self.context)
             self.enqueue_ns.append(time.perf_counter_ns() - t0)  # host time to enqueue (trtexec's "enqueue")
-            if not ok:
-                raise BackendError(f"TensorRT failed to run {self.name} (see its log above)")
             return out
         key = tuple(tuple(a.shape) for a in arrays.values())
-        if key not in self._graphs:  # capture once per shape, into fixed input buffers
+        if key not in self._graphs:
+            # A captured graph replays the state its context had at capture (shapes, addresses,
+            # profile), so each shape gets a context of its own, kept with its graph, and fixed
+            # input and output buffers.
+            context = self.engine.create_execution_context()
             with self.stream:
                 fixed = {n: a.copy() for n, a in arrays.items()}
-            out = self._bind(fixed)
-            self.context.execute_async_v3(self.stream.ptr)  # TensorRT wants one run before capture
+            out = self._bind(context, fixed)
+            self._execute(context)  # TensorRT wants one run before capture
             self.stream.begin_capture()
-            self.context.execute_async_v3(self.stream.ptr)
-            self._graphs[key] = (self.stream.end_capture(), fixed, out)
-        graph, fixed, out = self._graphs[key]
+            try:
+                self._execute(context)
+            finally:
+                graph = self.stream.end_capture()
+            self._graphs[key] = (graph, fixed, out, context)
+        graph, fixed, out, _ = self._graphs[key]
         with self.stream:
             for n in self.inputs:
                 fixed[n][...] = arrays[n]  # on the stream, before the replay
@@ -129,7 +142,7 @@ class TensorRTEngine(Engine):
         return event_factory(self.cupy, self.stream)
 
     def to_device(self, array):
-        return self.cupy.asarray(array) if isinstance(array, np.ndarray) else array
+        return upload(self.cupy, self.stream, array)
 
     def to_host(self, array):
-        return array if isinstance(array, np.ndarray) else self.cupy.asnumpy(array, stream=self.stream)
+        return download(self.cupy, self.stream, array)
