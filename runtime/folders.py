@@ -32,6 +32,16 @@ def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, str]) -> None
             tmp.unlink()
 
 
+def write_report(path: Union[str, os.PathLike], text: str) -> None:
+    """A report (JSON, markdown) the user named, written atomically; a path that cannot be
+    written (a folder, a missing folder, no permission, a full disk) is one FolderError."""
+    try:
+        atomic_write(path, text)
+    except OSError as e:
+        raise FolderError(f"cannot write {path}: {e.strerror or e}: name a file in a folder that exists "
+                          f"and can be written") from None
+
+
 def check(out: Path, force: bool) -> None:
     """Refuses an ``out`` that is a file, or a non-empty folder without ``force``."""
     if out.exists() and not out.is_dir():

@@ -42,3 +42,28 @@ def test_bench_reports_device_memory(tmp_path):
                      "--duration", "0", "--warmup", "1", "--json", str(tmp_path / "r.json")]) == 0
     (row,) = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert row["device_peak_mb"] > 0 and "host->device" in row["stages_median_ms"]
+
+
+def test_cupy_kernel_waits_for_the_stream_that_produced_its_input():
+    # On a real GPU what tests/test_gpu_streams.py pins on a stand-in: the features are
+    # written on a busy non-blocking stream, the statistics launched on another one; only the
+    # wait for the producer (__cuda_array_interface__ v3 "stream") makes them right.
+    cupy = pytest.importorskip("cupy")
+    from stylert import adain
+
+    if not adain.cuda_available():
+        pytest.skip("stylert built without its CUDA kernels")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 64, 96, 96)).astype(np.float32)
+    producer, launch = cupy.cuda.Stream(non_blocking=True), cupy.cuda.Stream(non_blocking=True)
+    with producer:
+        busy = cupy.random.random((4096, 4096), dtype=cupy.float32)
+        for _ in range(4):  # milliseconds of work queued ahead of the features
+            busy = (busy @ busy) * 1e-3
+        feats = cupy.asarray(x) + 0.0 * busy[0, 0]
+        mean, std = adain.channel_stats(feats, stream=launch)
+        out = adain.adain(feats, mean * 0 + 1, std * 0 + 2, stream=launch)
+    got = cupy.asnumpy(out, stream=launch)
+    launch.synchronize()
+    want = adain.adain(x, np.ones(64, np.float32), np.full(64, 2, np.float32))
+    assert np.allclose(got, want, atol=1e-4)

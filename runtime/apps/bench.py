@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import adain, families
 from ..errors import BenchError
-from ..folders import atomic_write
+from ..folders import write_report
 from ..timing import NOISY_CV, interleaved, summarize
 from . import PRECISIONS, names, nonneg, positive_int, positive_ints
 
@@ -80,9 +80,9 @@ def command(args: argparse.Namespace) -> int:
     text = markdown(report)
     print(text)
     if args.json:
-        write(args.json, json.dumps(report, indent=1) + "\n")
+        write_report(args.json, json.dumps(report, indent=1) + "\n")
     if args.markdown:
-        write(args.markdown, text + "\n")
+        write_report(args.markdown, text + "\n")
     if args.plot:
         plot(report, args.plot)
     return 0
@@ -492,10 +492,3 @@ def load_report(path: str) -> Dict:
     if not isinstance(report, dict) or "rows" not in report or "system" not in report:
         raise BenchError(f"{path} is not a `stylert bench --json` report")
     return report
-
-
-def write(path: str, text: str) -> None:
-    try:
-        atomic_write(path, text)
-    except OSError as e:
-        raise BenchError(f"cannot write {path}: {e.strerror}") from None

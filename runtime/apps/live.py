@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError, VideoError
-from ..folders import atomic_write
+from ..folders import write_report
 from ..images import ASSETS, MAX_PIXELS, expand
 from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
@@ -291,7 +291,7 @@ def run(opt: LiveOptions) -> Dict:
         notes.append(f"skipped {len(bad)} unreadable image(s) of the source: {', '.join(bad[:3])}"
                      + (" ..." if len(bad) > 3 else ""))
     if opt.json_path:
-        atomic_write(opt.json_path, json.dumps(summary, indent=1))
+        write_report(opt.json_path, json.dumps(summary, indent=1))
     return summary
 
 
