@@ -28,7 +28,7 @@ from stylert.errors import ExportError
 
 from . import models
 from .checkpoints import save_atomic, stylert_checkpoint
-from .convert import OPSET, signature, to_fp16, to_int8, to_onnx
+from .convert import OPSET, signature, tensorrt_qdq_problems, to_fp16, to_int8, to_onnx
 from .graphs import Graph
 
 
@@ -107,7 +107,7 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
         files = {}
         for precision in variants:
             if precision.startswith("int8") and not g.calibration:
-                continue  # graphs without calibration data (e.g. StyleGAN's) have no int8 variant
+                continue  # graphs without calibration data (e.g. adain_full) have no int8 variant
             path = tmp / pkg.graph_file(g.name, precision)
             bar.set_postfix_str(f"{g.name} {precision}")
             if precision == "fp32":
@@ -116,6 +116,13 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
                 to_fp16(tmp / pkg.graph_file(g.name, "fp32"), path)
             else:
                 to_int8(tmp / pkg.graph_file(g.name, "fp32"), path, g, operators=precision == "int8-cpu")
+                if precision == "int8":  # the portable variant: TensorRT must be able to parse it
+                    problems = tensorrt_qdq_problems(onnx.load(str(path)))
+                    if problems:
+                        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                        raise ExportError(f"{g.name} int8: TensorRT's ONNX parser would refuse this QDQ graph: "
+                                          f"{problems[0]}{more}; no package was written (export --precision fp32,fp16 "
+                                          f"leaves int8 out; please report this)")
             got = session(path).run(None, feeds)[0]
             result = parity.compare(ref, got)
             passed = parity.passes(result, precision)
