@@ -4,11 +4,13 @@ cache (keys, atomic entries, stale/corrupt rebuilds, locking) and the clear refu
 import json
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from stylert import cli
+from stylert import backends, cli
 from stylert import families
+from stylert.errors import PackageError
 from stylert.backends import tensorrt as trt_backend
 from stylert.backends.tensorrt import build as trt
 from stylert.backends.tensorrt import cache
@@ -53,7 +55,10 @@ def test_precision_policy():
     old = trt.precision_plan("fp16", "8.5.2")  # JetPack 5
     assert old["onnx"] == "fp32" and not old["strongly_typed"]
     assert {"FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(old["flags"])
-    assert trt.precision_plan("int8", "8.6.1")["onnx"] == "int8"  # explicit QDQ quantization
+    # explicit QDQ: the package's int8 graph (symmetric int8 on the weighted ops' inputs, float32
+    # elsewhere, tests/test_int8_qdq.py) built as it is, INT8 alone: FP16 would run its float32
+    # islands (normalisation included) in fp16, which is not what the export's gate measured
+    assert trt.precision_plan("int8", "8.6.1") == {"onnx": "int8", "strongly_typed": False, "flags": ["INT8"]}
     with pytest.raises(trt.TensorRTError, match="unknown precision"):
         trt.precision_plan("fp8", "10.0")
 
@@ -159,3 +164,53 @@ def test_build_without_tensorrt_is_one_clear_line(tmp_path, capsys, monkeypatch)
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("STYLERT_CACHE", str(tmp_path))
     assert cache.cache_dir() == tmp_path / "engines"
+
+
+# -- a backend that cannot build a package is a skip in auto mode ----------------------------
+class _Engine(backends.Engine):
+    backend, device = "standin", "cpu"
+
+    def run_native(self, feeds):
+        return next(iter(feeds.values()))
+
+
+@pytest.fixture
+def standins(monkeypatch):
+    """The registry replaced by two stand-ins, in auto order: "tensorrt", whose open raises what
+    ``raises`` holds (as build_engine raises a TensorRT parse failure), then "onnxruntime-cpu",
+    which opens; the self-check passes."""
+    raises = {"error": trt.TensorRTError("TensorRT could not parse decoder.int8.onnx"
+                                         + trt.INT8_HINT + ": Non-zero zero point is not supported.")}
+
+    def failing(pkg, names, precision, spin=True):
+        raise raises["error"]
+
+    def working(pkg, names, precision, spin=True):
+        return {n: _Engine() for n in names}
+
+    monkeypatch.setattr(backends, "REGISTRY", {
+        "tensorrt": backends.Backend("tensorrt", lambda: "", failing),
+        "onnxruntime-cpu": backends.Backend("onnxruntime-cpu", lambda: "", working)})
+    monkeypatch.setattr(backends.selfcheck, "check", lambda *a, **k: SimpleNamespace(passed=True, detail=""))
+    backends._probe.cache_clear()
+    yield raises
+    backends._probe.cache_clear()
+
+
+def test_a_tensorrt_build_failure_is_a_skip_in_auto_mode(standins, tmp_path):
+    pkg = _tiny_package(tmp_path / "pkg")
+    engines, choice = backends.open_engines(pkg, "auto")
+    assert choice.backend == "onnxruntime-cpu" and set(engines) == {"encoder", "decoder"}
+    assert "skipped tensorrt: TensorRT could not parse decoder.int8.onnx (an int8 graph" in str(choice)
+    assert "re-export the package" in str(choice) and "Non-zero zero point" in str(choice)
+    with pytest.raises(trt.TensorRTError, match="could not parse"):  # a named backend still fails
+        backends.open_engines(pkg, "tensorrt")
+
+
+def test_user_mistakes_still_raise_in_auto_mode(standins, tmp_path):
+    pkg = _tiny_package(tmp_path / "pkg")
+    standins["error"] = PackageError(f"{pkg.path}: encoder.onnx does not match the sha256 in stylert.json")
+    with pytest.raises(PackageError, match="does not match"):
+        backends.open_engines(pkg, "auto")
+    with pytest.raises(PackageError, match="no int8 variant"):  # a missing variant, before any backend opens
+        backends.open_engines(pkg, "auto", precision="int8")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import BackendError, PackageError, StylertError
+from ..errors import BackendError, PackageError, StylertError, TensorRTError
 from ..package import Package
 from . import onnxrt, pytorch, selfcheck, tensorrt
 from .base import Backend, Choice, Engine
@@ -95,6 +95,13 @@ def _precision(pkg: Package, names: List[str], entry: Backend, precision: str) -
     return precision, ""
 
 
+def _backend_failure(e: Exception) -> bool:
+    """Whether ``e``, raised by a backend's open, says that backend cannot run the package here
+    (BackendError; TensorRTError: TensorRT could not parse or build an engine) rather than that
+    the user asked for something wrong (PackageError, UsageError, ...)."""
+    return isinstance(e, (BackendError, TensorRTError))
+
+
 def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
                  graphs: Optional[List[str]] = None, spin: bool = True,
                  unverified: bool = False) -> Tuple[Dict[str, Engine], Choice]:
@@ -114,10 +121,12 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
         mine, picked = _precision(pkg, names, entry, precision)
         try:
             engines = entry.open(pkg, names, mine, spin)
-        except Exception as e:  # a half-installed GPU stack must not end an auto run
-            if len(order) == 1 or isinstance(e, StylertError):
-                raise
-            skipped.append(f"{name}: failed to open ({type(e).__name__}: {str(e).strip()[:160]})")
+        except Exception as e:  # a half-installed GPU stack, or a graph it cannot build, must not end an auto run
+            if len(order) == 1 or (isinstance(e, StylertError) and not _backend_failure(e)):
+                raise  # a named backend fails loudly; so do the user's mistakes (e.g. a broken package)
+            said = " ".join(str(e).split())
+            skipped.append(f"{name}: {said[:240]}" if _backend_failure(e) else
+                           f"{name}: failed to open ({type(e).__name__}: {said[:160]})")
             continue
         verdict = selfcheck.check(pkg, name, entry.version(), engines)
         if not verdict.passed:

@@ -9,7 +9,13 @@ run by the team yet; the rest is tested without it.
   overridable per input.
 * Precision policy: TensorRT >= 10 builds the package's fp16/int8 ONNX strongly typed, so
   the float32 islands and the QDQ int8 scales in the graph are what runs. Older TensorRT
-  (JetPack 5) builds the fp32 graph with builder flags (FP16, or INT8 on the QDQ graph).
+  (JetPack 5) builds the fp32 graph with builder flags for fp16, and the int8 QDQ graph with
+  the INT8 flag alone (explicit quantization: what has no Q/DQ stays float32, as the package
+  holds it and as the export's parity gate measured it).
+* The int8 graph is what onnx-tensorrt's Q/DQ importer takes: symmetric int8, float biases
+  (stylert.export.convert.tensorrt_qdq_problems checks it at export). Packages exported
+  before that hold asymmetric int8 (non-zero zero points, int32 bias DequantizeLinear) that
+  the parser refuses: the TensorRTError says so, and ``auto`` skips the backend with it.
 """
 
 from __future__ import annotations
@@ -86,10 +92,16 @@ def precision_plan(precision: str, trt_version: str) -> Dict[str, object]:
         return {"onnx": "fp32", "strongly_typed": False, "flags": []}
     if precision == "fp16":  # float32 islands kept by constraining those layers
         return {"onnx": "fp32", "strongly_typed": False, "flags": ["FP16", "OBEY_PRECISION_CONSTRAINTS"]}
-    return {"onnx": "int8", "strongly_typed": False, "flags": ["INT8", "FP16"]}  # explicit QDQ
+    # explicit QDQ: int8 where the graph quantizes, float32 elsewhere (FP16 would also turn
+    # the graph's float32 islands, normalisation included, to fp16: not the gated graph)
+    return {"onnx": "int8", "strongly_typed": False, "flags": ["INT8"]}
 
 
 # -- building (needs TensorRT and a GPU) ------------------------------------------------
+# What to do when TensorRT refuses a package's int8 graph (an asymmetric one from an older export).
+INT8_HINT = " (an int8 graph exported before symmetric QDQ? re-export the package, or run --precision fp16)"
+
+
 def build_engine(onnx_path: Path, prof: Profile, plan: Dict[str, object], timing_cache: Path) -> bytes:
     """Parses ``onnx_path`` and builds a serialized engine with one optimization profile."""
     trt = _trt()
@@ -103,8 +115,9 @@ def build_engine(onnx_path: Path, prof: Profile, plan: Dict[str, object], timing
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise TensorRTError(f"TensorRT could not parse {onnx_path.name}: {errors}")
+        errors = "; ".join(" ".join(str(parser.get_error(i)).split()) for i in range(parser.num_errors))
+        hint = INT8_HINT if ".int8." in onnx_path.name else ""
+        raise TensorRTError(f"TensorRT could not parse {onnx_path.name}{hint}: {errors[:400]}")
     config = builder.create_builder_config()
     for flag in plan["flags"]:
         config.set_flag(getattr(trt.BuilderFlag, flag))
