@@ -17,7 +17,8 @@ from typing import List, Optional
 
 from . import __version__
 from .apps import APPS
-from .errors import StylertError
+from .errors import StylertError, UsageError
+from .images import MAX_PIXELS_PROBLEM
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # signals: main thread only
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
+        if MAX_PIXELS_PROBLEM:
+            raise UsageError(MAX_PIXELS_PROBLEM)
         return args.func(args)
     except StylertError as e:
         print(f"stylert: error: {e}", file=sys.stderr)

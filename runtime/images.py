@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import glob
 import os
+import struct
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -22,8 +23,80 @@ from .errors import ImageError
 ASSETS = Path(__file__).resolve().parent / "assets"  # the bundled style and demo images
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
-# Refuse larger inputs (a 100-megapixel photo would need tens of GB of features).
-MAX_PIXELS = int(os.environ.get("STYLERT_MAX_PIXELS", 16_000_000))
+DEFAULT_MAX_PIXELS = 16_000_000
+
+
+def _max_pixels() -> Tuple[int, str]:
+    """(the pixel limit, '' or why STYLERT_MAX_PIXELS was not usable): a whole number, with
+    an optional K/M/G suffix (16M); unset or empty means the default."""
+    text = os.environ.get("STYLERT_MAX_PIXELS", "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS, ""
+    scale = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if digits.isdigit() and int(digits) > 0:
+        return int(digits) * scale, ""
+    return DEFAULT_MAX_PIXELS, (f"STYLERT_MAX_PIXELS={text!r} is not a number of pixels: write e.g. 16000000 "
+                                f"or 16M, or unset it")
+
+
+# Refuse larger inputs (a 100-megapixel photo would need tens of GB of features). The
+# command line refuses a bad STYLERT_MAX_PIXELS (cli.main); a library caller gets the default.
+MAX_PIXELS, MAX_PIXELS_PROBLEM = _max_pixels()
+
+
+def header_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) from the header of a PNG, JPEG, BMP, GIF, WebP or TIFF file, without
+    decoding it (so a file that claims 50000x50000 is refused before any allocation); None
+    for other formats or a header too short to say."""
+    def u(fmt: str, at: int) -> int:
+        return struct.unpack_from(fmt, data, at)[0]
+
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return u(">I", 16), u(">I", 20)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return u("<H", 6), u("<H", 8)
+        if data[:2] == b"BM":
+            return (u("<H", 18), u("<H", 20)) if u("<I", 14) == 12 else (abs(u("<i", 18)), abs(u("<i", 22)))
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8 ":
+                return u("<H", 26) & 0x3FFF, u("<H", 28) & 0x3FFF
+            if chunk == b"VP8L":
+                bits = u("<I", 21)
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":
+                return 1 + (u("<I", 24) & 0xFFFFFF), 1 + (u("<I", 27) & 0xFFFFFF)
+        if data[:2] == b"\xff\xd8":  # JPEG: the first start-of-frame segment
+            at = 2
+            while at + 9 <= len(data):
+                if data[at] != 0xFF:
+                    return None
+                marker = data[at + 1]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                    at += 1 if marker == 0xFF else 2
+                    continue
+                if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                    return u(">H", at + 7), u(">H", at + 5)
+                at += 2 + u(">H", at + 2)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):  # TIFF: ImageWidth and ImageLength of the first IFD
+            e = "<" if data[:2] == b"II" else ">"
+            ifd, size = u(e + "I", 4), {}
+            for k in range(u(e + "H", ifd)):
+                tag, kind = u(e + "H", ifd + 2 + 12 * k), u(e + "H", ifd + 4 + 12 * k)
+                if tag in (0x100, 0x101):
+                    size[tag] = u(e + "H", ifd + 10 + 12 * k) if kind == 3 else u(e + "I", ifd + 10 + 12 * k)
+            return (size[0x100], size[0x101]) if len(size) == 2 else None
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def check_size(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS) -> None:
+    if width * height > max_pixels:
+        raise ImageError(f"{name} is {width}x{height}, above the limit of {max_pixels} "
+                         f"pixels: resize it (--size) or raise STYLERT_MAX_PIXELS")
 
 
 def list_images(folder: os.PathLike | str) -> List[str]:
@@ -58,10 +131,16 @@ def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndar
     if os.path.getsize(path) == 0:
         raise ImageError(f"{path} is empty (0 bytes)")
     data = np.fromfile(path, dtype=np.uint8)  # also works with non-ASCII paths on Windows
+    size = header_size(data[:1 << 16].tobytes())
+    if size is not None:
+        check_size(*size, path, max_pixels)  # before decoding: the header's claim decides
     # JPEG: IMREAD_COLOR applies the EXIF orientation. Others (PNG, TIFF, WebP) may carry
     # alpha or 16 bits, which IMREAD_UNCHANGED keeps.
     jpeg = data[:2].tobytes() == b"\xff\xd8"
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. OpenCV's own size limit, in a format whose header is not read above
+        img = None
     if img is None:
         raise ImageError(f"{path} is not a readable image (corrupt, or a format OpenCV cannot decode)")
     return to_rgb8(img, path, max_pixels, bgr=True)
@@ -74,9 +153,7 @@ def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, 
         img = img[..., 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)) or img.size == 0:
         raise ImageError(f"{name}: expected an HxW, HxWx3 or HxWx4 image, got shape {img.shape}")
-    if img.shape[0] * img.shape[1] > max_pixels:
-        raise ImageError(f"{name} is {img.shape[1]}x{img.shape[0]}, above the limit of {max_pixels} "
-                         f"pixels: resize it (--size) or raise STYLERT_MAX_PIXELS")
+    check_size(img.shape[1], img.shape[0], name, max_pixels)
     if img.dtype == np.uint16:
         img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
     elif img.dtype.kind == "f":

@@ -13,8 +13,8 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from ..errors import VideoError
-from ..images import ASSETS, expand
+from ..errors import ImageError, VideoError
+from ..images import ASSETS, expand, read_image
 from . import uri as uris
 
 
@@ -100,8 +100,9 @@ class CaptureSource(Source):
 
 
 class ImageListSource(Source):
-    """A folder or glob of image files, in name order; unreadable files are skipped and
-    listed in ``unreadable`` (the live summary reports them)."""
+    """A folder or glob of image files, in name order; unreadable files, and files above the
+    pixel limit (refused from their header, before decoding), are skipped and listed in
+    ``unreadable`` (the live summary reports them)."""
 
     def __init__(self, files: List[str], fps: float = 0.0):
         self.files, self.i, self.fps = files, 0, fps or 30.0
@@ -111,10 +112,10 @@ class ImageListSource(Source):
         while self.i < len(self.files):
             f = self.files[self.i]
             self.i += 1
-            img = cv2.imread(f, cv2.IMREAD_COLOR)
-            if img is not None:
-                return img
-            self.unreadable.append(f)
+            try:
+                return np.ascontiguousarray(read_image(f)[..., ::-1])  # BGR, as the video layer has
+            except ImageError:
+                self.unreadable.append(f)
         return None
 
 

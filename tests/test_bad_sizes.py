@@ -1,0 +1,76 @@
+"""Images that claim a huge size in their header: refused from the header, before decoding
+(no allocation of what they claim), with one error line; the peak memory of the refusal is
+checked. Made as a user's file would be: a small valid image whose header says 20000^2 or
+50000^2 (PNG with its CRC fixed, JPEG's start of frame, BMP's info header)."""
+
+import struct
+import subprocess
+import sys
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from badinput import assert_user_error, cli_env, files, leftovers
+from stylert.images import header_size
+
+
+def bombs(folder, side):
+    img = np.full((8, 8, 3), 90, np.uint8)
+    png = bytearray(cv2.imencode(".png", img)[1].tobytes())
+    png[16:24] = struct.pack(">II", side, side)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    jpg = bytearray(cv2.imencode(".jpg", img)[1].tobytes())
+    sof = jpg.index(b"\xff\xc0")
+    jpg[sof + 5:sof + 9] = struct.pack(">HH", side, side)
+    bmp = bytearray(cv2.imencode(".bmp", img)[1].tobytes())
+    bmp[18:26] = struct.pack("<ii", side, side)
+    paths = []
+    for ext, data in (("png", png), ("jpg", jpg), ("bmp", bmp)):
+        paths.append(folder / f"bomb{side}.{ext}")
+        paths[-1].write_bytes(bytes(data))
+    return paths
+
+
+def run_measured(args, cwd):
+    """`stylert ARGS` in a subprocess that reports its own peak RSS (MB) on its last line."""
+    code = ("import resource, sys\nfrom stylert import cli\nrc = cli.main(sys.argv[1:])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\nsys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=cli_env(),
+                          capture_output=True, text=True, timeout=180)
+    *out, peak = done.stdout.splitlines()
+    done.stdout = "\n".join(out)
+    return done, int(peak)
+
+
+@pytest.mark.parametrize("side", [20000, 50000])
+def test_a_huge_header_is_refused_before_decoding(tmp_path, side):
+    # Before: the 20000^2 JPEG was allocated in full (2.4 GB peak) before the pixel limit
+    # refused it; at 50000^2 OpenCV's own limit ended in a cv2.error traceback.
+    cv2.imwrite(str(tmp_path / "style.png"), np.full((16, 16, 3), 60, np.uint8))
+    for bomb in bombs(tmp_path, side):
+        assert header_size(bomb.read_bytes()) == (side, side)
+        for args in ([bomb.name, "--style", "style.png"], ["style.png", "--style", bomb.name],
+                     ["style.png", "--style", "style.png", "--style-bg", "style.png", "--mask", bomb.name]):
+            done, peak = run_measured(["stylize", *args, "-o", "out"], tmp_path)
+            assert_user_error(done, bomb.name, f"{side}x{side}", "above the limit")
+            assert peak < 300, f"{args}: peak RSS {peak} MB"
+    assert files(tmp_path / "out") == [] and leftovers(tmp_path) == []
+
+
+def test_header_sizes_of_ordinary_files(tmp_path):
+    img = np.zeros((37, 53, 3), np.uint8)
+    for ext in (".png", ".jpg", ".bmp", ".webp", ".tiff"):
+        ok, data = cv2.imencode(ext, img)
+        assert ok and header_size(data.tobytes()) == (53, 37), ext
+    assert header_size(b"not an image") is None and header_size(b"\x89PNG\r\n\x1a\n") is None
+
+
+def test_a_bad_pixel_limit_setting_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "stylert.cli", "info"], cwd=tmp_path, capture_output=True,
+                          text=True, env=cli_env({"STYLERT_MAX_PIXELS": "lots"}), timeout=120)
+    assert_user_error(done, "STYLERT_MAX_PIXELS='lots'", "16M")
+    done = subprocess.run([sys.executable, "-c", "from stylert.images import MAX_PIXELS; print(MAX_PIXELS)"],
+                          capture_output=True, text=True, env=cli_env({"STYLERT_MAX_PIXELS": "16M"}), timeout=60)
+    assert done.stdout.strip() == "16000000"
