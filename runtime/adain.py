@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -475,9 +476,13 @@ def mix_stats(means: Sequence[Any], stds: Sequence[Any], weights: Sequence[float
     if not (len(means) == len(stds) == len(weights)) or not means:
         raise ValueError("mix_stats needs as many means, stds and weights, at least one")
     w = [_scalar(x, "weight", 0.0, math.inf) for x in weights]
-    total = sum(w)
-    if total <= 0.0:
+    if any(math.isinf(x) for x in w):
+        raise ValueError(f"style weights must be finite, got {list(weights)}")
+    top = max(w)
+    if top <= 0.0:
         raise ValueError("style weights must not all be 0")
+    w = [x / top for x in w]  # scaled by the largest first: finite weights cannot overflow their sum
+    total = sum(w)
     shape = means[0].shape
     for m, s in zip(means, stds):
         if m.shape != shape or s.shape != shape:
@@ -489,11 +494,19 @@ def mix_stats(means: Sequence[Any], stds: Sequence[Any], weights: Sequence[float
     return mean, std
 
 
+def max_threads() -> int:
+    """The most threads set_num_threads takes: 4 per core, at least 64 (more only oversubscribe,
+    and far more cannot be created where address space is limited: the next parallel call
+    would crash the process)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def set_num_threads(n: int) -> None:
     """Threads for the CPU kernels (0: OpenMP's default, all cores or OMP_NUM_THREADS)."""
-    if int(n) < 0:
-        raise ValueError("number of threads must be >= 0")
-    _adain.set_num_threads(int(n))
+    n = int(n)
+    if not 0 <= n <= max_threads():
+        raise ValueError(f"number of threads must be in 0..{max_threads()} (0: OpenMP's default), got {n}")
+    _adain.set_num_threads(n)
 
 
 def get_num_threads() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -54,6 +55,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("stylert: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (stylert ... | head): end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool its pipe ended
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

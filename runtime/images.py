@@ -223,13 +223,15 @@ def write_image(path: os.PathLike | str, rgb: np.ndarray) -> None:
     stem, ext = os.path.splitext(name)
     tmp = os.path.join(folder, f".{stem}.tmp{ext}")
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ok = False
     try:
         ok = cv2.imwrite(tmp, img)
         if ok:
             os.replace(tmp, path)
     except (cv2.error, OSError):
         ok = False
-    if not ok:
-        if os.path.exists(tmp):
+    finally:  # also on Ctrl-C or SIGTERM (a KeyboardInterrupt) between the write and the rename
+        if not ok and os.path.exists(tmp):
             os.unlink(tmp)
+    if not ok:
         raise ImageError(f"cannot write {path}: check that the folder exists and is writable, and the extension")

@@ -107,11 +107,26 @@ def test_mix_stats_bad_weights():
         adain.mix_stats([M, M], [S, S], [1, -1])
     with pytest.raises(ValueError, match="same shape"):
         adain.mix_stats([M, M[:2]], [S, S[:2]], [1, 1])
+    with pytest.raises(ValueError, match="finite"):  # before: NaN statistics
+        adain.mix_stats([M, M], [S, S], [1, float("inf")])
 
 
-def test_set_num_threads_rejects_negative():
+def test_mix_stats_huge_finite_weights_mean_what_small_ones_do():
+    # Before: 1e308 + 1e308 overflowed to inf and the mix came out 0 (another picture than 1, 1).
+    other = (M * 2 + 1, S * 3)
+    want = adain.mix_stats([M, other[0]], [S, other[1]], [1, 1])
+    got = adain.mix_stats([M, other[0]], [S, other[1]], [1e308, 1e308])
+    assert np.allclose(got[0], want[0]) and np.allclose(got[1], want[1])
+
+
+def test_set_num_threads_rejects_negative_and_absurd_counts():
     with pytest.raises(ValueError):
         adain.set_num_threads(-1)
+    with pytest.raises(ValueError, match="number of threads must be in 0.."):  # before: accepted, then a crash
+        adain.set_num_threads(100000)
+    before = adain.get_num_threads()
+    adain.set_num_threads(adain.max_threads())
+    adain.set_num_threads(before)
 
 
 def test_low_level_module_checks_sizes():

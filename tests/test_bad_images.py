@@ -57,3 +57,31 @@ def test_alpha_out_of_range_is_a_usage_error(work):
     assert_user_error(run_cli(["stylize", "good.png", *STYLE, "-o", "out", "--alpha", "2"], work), "--alpha",
                       usage=True)
     assert not (work / "out").exists()
+
+
+def test_an_interrupt_while_writing_leaves_no_temporary(tmp_path, monkeypatch):
+    # Ctrl-C and SIGTERM arrive as KeyboardInterrupt; before, one between the write and the
+    # rename left .NAME.tmp.png behind.
+    from stylert import images
+
+    def interrupted(path, img):
+        real(path, img)
+        raise KeyboardInterrupt
+
+    real = images.cv2.imwrite
+    monkeypatch.setattr(images.cv2, "imwrite", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        images.write_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    from badinput import cli_env
+
+    # the reader closes at once; before: a BrokenPipeError traceback
+    done = subprocess.run(f"{sys.executable} -m stylert.cli info | true", shell=True, cwd=tmp_path,
+                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
