@@ -24,6 +24,8 @@ from stylert import __version__, families, folders
 from stylert import package as pkg
 from stylert import parity
 from stylert.backends.onnxrt import session
+from stylert.backends.pytorch import TorchEngine
+from stylert.backends.selfcheck import CHAIN
 from stylert.errors import ExportError
 
 from . import models
@@ -76,6 +78,16 @@ def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = Non
         if failed:
             raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
     return pkg.load(out)
+
+
+def _chain_reference(tmp: Path, meta: Dict, graphs: List[Graph], probe: Dict[str, np.ndarray]) -> np.ndarray:
+    """The whole chain's reference (the backends' self-check runs the same chain through the
+    pipeline on the engines it checks): the family's chain run through its pipeline on the
+    PyTorch modules, fp32 on the CPU."""
+    family = families.get(meta["kind"])
+    engines = {g.name: TorchEngine(g.module, list(g.inputs), "cpu") for g in graphs}
+    with torch.no_grad():
+        return families.resolve(family.chain)(family.pipeline_class().over(pkg.Package(tmp, meta), engines), probe)
 
 
 def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precisions: Sequence[str],
@@ -137,6 +149,7 @@ def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precision
         saved.update({f"{g.name}/in/{n}": a for n, a in feeds.items()})
         saved[f"{g.name}/out/{g.output}"] = ref
     bar.close()
+    saved[CHAIN] = _chain_reference(tmp, meta, graphs, saved)
     if torch_weights:  # the weights themselves, for the runtime's optional torch backend
         save_atomic(stylert_checkpoint(kind, model.config, model), tmp / "model.pt")
         meta["torch"] = {"file": "model.pt", "sha256": pkg.sha256(tmp / "model.pt")}

@@ -9,13 +9,13 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from stylert import Stylizer, backends
+from stylert import Stylizer, backends, cli
 from stylert.backends import selfcheck
 from stylert.backends.base import Backend
 from stylert.backends.onnxrt import CPU, OnnxRuntimeEngine
 from stylert.errors import BackendError
 from stylert.package import default_package, load
-from helpers import AUTO
+from helpers import AUTO, cli_error
 
 
 @pytest.fixture
@@ -94,3 +94,14 @@ def test_auto_skips_a_backend_that_fails_to_open(monkeypatch):
     st = Stylizer()
     assert st.backend == AUTO
     assert "half-installed: failed to open (OSError: libcudnn.so.9: cannot open" in st.choice.reason
+
+
+def test_verify_json_lists_the_whole_chain_checks(packages, tmp_path, capsys):
+    path = tmp_path / "v.json"
+    assert cli.main(["verify", str(packages["ae"].path), "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    chains = [c for c in report["checks"] if c["graph"] == "chain"]
+    assert report["chain_reference"] and report["passed"] and AUTO in {c["backend"] for c in chains}
+    assert all(c["passed"] for c in chains) and {c["precision"] for c in chains} >= {"fp32", "fp16"}
+    err = cli_error(capsys, ["verify", str(packages["ae"].path), "--json", str(tmp_path)])  # a folder
+    assert f"cannot write {tmp_path}" in err

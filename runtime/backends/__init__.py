@@ -140,6 +140,8 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
         runs = entry.runs(mine)
         if runs != mine:
             picked = f"{runs}: {name} runs the reference weights"
+        if any(e.gate == "tf32" for e in engines.values()):
+            picked = ", ".join(filter(None, [picked, f"fp32 with TF32 math ({name} cannot turn it off)"]))
         reason = ", ".join(filter(None, [picked, ("skipped " + "; ".join(skipped)) if skipped else ""]))
         return engines, Choice(name, runs, next(iter(engines.values())).device, reason)
     raise BackendError(f"no backend of {backend!r} can run {pkg.path} here: " + "; ".join(skipped))
