@@ -51,14 +51,16 @@ def test_shapes_option():
 
 def test_precision_policy():
     for p in ("fp32", "fp16", "int8"):  # TensorRT 10+: the graph's own types, strongly typed
-        assert trt.precision_plan(p, "10.13.0") == {"onnx": p, "strongly_typed": True, "flags": []}
+        assert trt.precision_plan(p, "10.13.0") == {"onnx": p, "strongly_typed": True, "flags": [],
+                                                    "tf32": p != "fp32"}
     old = trt.precision_plan("fp16", "8.5.2")  # JetPack 5
     assert old["onnx"] == "fp32" and not old["strongly_typed"]
     assert {"FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(old["flags"])
     # explicit QDQ: the package's int8 graph (symmetric int8 on the weighted ops' inputs, float32
     # elsewhere, tests/test_int8_qdq.py) built as it is, INT8 alone: FP16 would run its float32
     # islands (normalisation included) in fp16, which is not what the export's gate measured
-    assert trt.precision_plan("int8", "8.6.1") == {"onnx": "int8", "strongly_typed": False, "flags": ["INT8"]}
+    assert trt.precision_plan("int8", "8.6.1") == {"onnx": "int8", "strongly_typed": False, "flags": ["INT8"],
+                                                   "tf32": True}
     with pytest.raises(trt.TensorRTError, match="unknown precision"):
         trt.precision_plan("fp8", "10.0")
 
@@ -214,3 +216,68 @@ def test_user_mistakes_still_raise_in_auto_mode(standins, tmp_path):
         backends.open_engines(pkg, "auto")
     with pytest.raises(PackageError, match="no int8 variant"):  # a missing variant, before any backend opens
         backends.open_engines(pkg, "auto", precision="int8")
+
+
+def _fake_tensorrt(log):
+    """Just enough of the TensorRT Python API for build_engine, recording the builder
+    config's flags. Modelled on TensorRT 10/11 (include/NvInfer.h): BuilderFlag.TF32 is
+    enabled by default, also for strongly typed networks."""
+
+    class Config:
+        def __init__(self):
+            self.flags = {"TF32"}
+
+        def set_flag(self, flag):
+            self.flags.add(flag)
+
+        def clear_flag(self, flag):
+            self.flags.discard(flag)
+
+        def add_optimization_profile(self, p):
+            pass
+
+        def create_timing_cache(self, data):
+            return SimpleNamespace(serialize=lambda: b"timing")
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            pass
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            return SimpleNamespace()
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return SimpleNamespace(set_shape=lambda *a: None)
+
+        def build_serialized_network(self, network, config):
+            log.append(set(config.flags))
+            return b"engine"
+
+    class Logger:
+        WARNING = 0
+
+        def __init__(self, level):
+            pass
+
+    names = ["FP16", "INT8", "TF32", "OBEY_PRECISION_CONSTRAINTS"]
+    return SimpleNamespace(
+        Logger=Logger, Builder=Builder,
+        NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=0),
+        OnnxParser=lambda network, logger: SimpleNamespace(parse_from_file=lambda path: True),
+        BuilderFlag=SimpleNamespace(**{n: n for n in names}))
+
+
+@pytest.mark.parametrize("precision, tf32", [("fp32", False), ("fp16", True), ("int8", True)])
+def test_fp32_engines_are_built_without_tf32(monkeypatch, tmp_path, precision, tf32):
+    # Before: TensorRT's default (TF32 on) for fp32 engines, whose gate TF32 misses.
+    log = []
+    fake = _fake_tensorrt(log)
+    monkeypatch.setattr(trt, "_trt", lambda: fake)
+    trt.build_engine(tmp_path / "g.onnx", {}, trt.precision_plan(precision, "10.13.0"), tmp_path / "t.cache")
+    assert ("TF32" in log[0]) == tf32

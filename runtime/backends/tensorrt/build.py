@@ -28,6 +28,7 @@ from ... import families
 from ...errors import TensorRTError
 from ...folders import atomic_write
 from ...package import Package, sha256
+from ..cuda import tf32_allowed
 from . import FIX, _trt, cuda_device, unavailable_reason
 from .cache import Profile, Shape, cache_dir, cache_key, cached_engine
 
@@ -82,9 +83,14 @@ def profile(graph: Dict, overrides: Optional[Dict[str, Tuple[Shape, Shape, Shape
 # -- precision policy -------------------------------------------------------------------
 def precision_plan(precision: str, trt_version: str) -> Dict[str, object]:
     """Which ONNX variant to parse and how: {'onnx': precision of the package graph,
-    'strongly_typed': bool, 'flags': [BuilderFlag names]}."""
+    'strongly_typed': bool, 'flags': [BuilderFlag names], 'tf32': whether TF32 math stays on}."""
     if precision not in ("fp32", "fp16", "int8"):
         raise TensorRTError(f"unknown precision {precision!r}: choose fp32, fp16 or int8")
+    # BuilderFlag.TF32 is on by default (NvInfer.h) also in strongly typed networks: off for fp32
+    return {**_plan(precision, trt_version), "tf32": tf32_allowed(precision)}
+
+
+def _plan(precision: str, trt_version: str) -> Dict[str, object]:
     major = int(trt_version.split(".")[0])
     if major >= 10:  # strongly typed: the graph's own types are the policy
         return {"onnx": precision, "strongly_typed": True, "flags": []}
@@ -121,6 +127,8 @@ def build_engine(onnx_path: Path, prof: Profile, plan: Dict[str, object], timing
     config = builder.create_builder_config()
     for flag in plan["flags"]:
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    if not plan["tf32"]:
+        config.clear_flag(trt.BuilderFlag.TF32)
     if "OBEY_PRECISION_CONSTRAINTS" in plan["flags"]:
         _keep_normalization_fp32(network, trt)
     p = builder.create_optimization_profile()
