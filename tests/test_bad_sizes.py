@@ -34,9 +34,12 @@ def bombs(folder, side):
 
 
 def run_measured(args, cwd):
-    """`stylert ARGS` in a subprocess that reports its own peak RSS (MB) on its last line."""
-    code = ("import resource, sys\nfrom stylert import cli\nrc = cli.main(sys.argv[1:])\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\nsys.exit(rc)")
+    """`stylert ARGS` in a subprocess that reports its own peak RSS (MB) on its last line:
+    VmHWM, the high-water mark of its own memory map (getrusage's ru_maxrss would carry the
+    forking pytest's size across exec on Linux)."""
+    code = ("import re, sys\nfrom stylert import cli\nrc = cli.main(sys.argv[1:])\n"
+            "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]) // 1024)\n"
+            "sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=cli_env(),
                           capture_output=True, text=True, timeout=180)
     *out, peak = done.stdout.splitlines()

@@ -115,7 +115,7 @@ def test_verify_runs_the_saved_reference_io(packages, capsys):
     # every export saves its reference I/O, also without --save-io
     assert cli.main(["verify", str(packages["stylegan"].path)]) == 0
     out = capsys.readouterr().out
-    assert "the PyTorch outputs saved at export" in out and "8 of 8 checks passed" in out
+    assert "the PyTorch outputs saved at export" in out and "12 of 12 checks passed" in out
 
 
 def test_reference_adain_files_export_at_fp32_parity(tmp_path):
