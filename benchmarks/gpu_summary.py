@@ -1,5 +1,5 @@
-"""One line per GPU path from the files benchmarks/gpu_check.sh left in its folder: each
-backend's checks (graph by graph and the whole chain, from `stylert verify --json`), the
+"""One line per GPU path from the files benchmarks/gpu_check.sh left in its folder: the
+CUDA kernel's bandwidth next to a device copy, each backend's checks (graph by graph and the whole chain, from `stylert verify --json`), the
 backends that could not run and why, and the bench's latencies side by side.
 
     python benchmarks/gpu_summary.py OUT_FOLDER
@@ -44,9 +44,19 @@ def bench_lines(folder: Path):
         yield f"bench adain {size}: " + ", ".join(f"{b} {ms:.1f} ms" for b, ms in times.items())
 
 
+def kernel_lines(folder: Path):
+    for path in sorted(folder.glob("gpu_kernel-*.json")):
+        rows = [r for r in json.loads(path.read_text())["results"]
+                if r["candidate"] == "stylert CUDA (auto)" and r["cache"] == "HBM"]
+        for dtype in sorted({r["dtype"] for r in rows}):
+            yield f"CUDA AdaIN kernel, {dtype} from HBM: " + ", ".join(
+                f"{r['shape']} {r['gb_per_s']:.0f} GB/s ({r['vs_copy']:.2f}x a copy, {r['vs_pytorch']:.1f}x PyTorch)"
+                for r in rows if r["dtype"] == dtype)
+
+
 def main() -> int:
     folder = Path(sys.argv[1])
-    for line in [*verify_lines(folder), *bench_lines(folder)]:
+    for line in [*kernel_lines(folder), *verify_lines(folder), *bench_lines(folder)]:
         print(line)
     return 0
 
