@@ -17,6 +17,7 @@ mkdir -p "$OUT"
 ARCH=${ARCH:-$($PY -c "import torch; m, n = torch.cuda.get_device_capability(); print(f'{m}{n}')")}
 SITE=$(mktemp -d /tmp/stylert-site.XXXXXX)   # a fresh install and build folder every run:
 BUILD=$(mktemp -d /tmp/stylert-build.XXXXXX) # nothing stale from an earlier build
+trap 'rm -rf "$SITE" "$BUILD"' EXIT
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 failed=0
@@ -42,8 +43,12 @@ if ! $PY -m pip install --no-deps --no-build-isolation --target "$SITE" -Cbuild-
   say "build (CUDA kernels for sm_$ARCH): FAILED"; tail -30 "$OUT/build.log"; exit 1
 fi
 export PYTHONPATH="$SITE"
-if ! $PY -c "import stylert.adain as a, sys; sys.exit(0 if a.cuda_available() else 1)"; then
-  say "build (CUDA kernels for sm_$ARCH): FAILED (built, but stylert.adain.cuda_available() is False)"; exit 1
+if ! why=$($PY -c "import stylert.adain as a
+print('' if a.cuda_available() else 'built without its CUDA kernels' if not a._adain.cuda_compiled()
+      else 'built with its CUDA kernels, but no CUDA device is visible')"); then
+  say "build (CUDA kernels for sm_$ARCH): FAILED (stylert does not import)"; exit 1
+elif [ -n "$why" ]; then
+  say "build (CUDA kernels for sm_$ARCH): FAILED ($why)"; exit 1
 fi
 say "build (CUDA kernels for sm_$ARCH): passed ($((SECONDS - t0)) s)"
 $PY -m stylert.cli info >"$OUT/info.txt" 2>&1 || true
@@ -64,7 +69,6 @@ step "stylert bench adain: torch on the GPU vs ONNX Runtime on the CPU" bench.lo
   $PY -m stylert.cli bench adain --backend torch,onnxruntime-cpu --size 256,512 --duration 3 \
   --json "$OUT/bench-adain-gpu.json" --markdown "$OUT/bench-adain-gpu.md"
 $PY benchmarks/gpu_summary.py "$OUT" | tee -a "$SUMMARY" || failed=1
-rm -rf "$SITE" "$BUILD"
 if [ "$failed" != 0 ]; then
   echo "gpu_check: FAILED (see $SUMMARY)"; exit 1
 fi
