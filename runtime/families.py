@@ -34,6 +34,9 @@ class Family:
     bundle_command: List[str]        # what its edge bundle runs (arguments after `stylert`)
     dims: Dict[str, Tuple[int, int, int]] = field(default_factory=dict)  # its own symbolic dims
     chain: str = ""                  # "module:function" (pipeline, probe) -> the whole chain's output
+    # the manifest's "io" fields the runtime reads: name -> "number", "int", "ints", "numbers" or
+    # "shapes" (lists of ints); "numbers:FIELD": as many numbers as the int FIELD says
+    io: Dict[str, str] = field(default_factory=dict)
     triton: Optional[str] = None     # "module:function" (pkg, name) -> (glue, ensembles, usage)
     batch_delay_us: int = 0          # Triton dynamic batching wait (0 for live frames: latency first)
 
@@ -53,16 +56,18 @@ FAMILIES: Dict[str, Family] = {f.kind: f for f in [
     Family("ae", ("encoder", "decoder"), "stylert.pipelines.autoencoder:AutoEncoder",
            "stylert.export.models.ae", "stylert.pipelines.autoencoder:bench_call", [0],
            ["manifold", "--package", "package", "-o", "out"],
-           chain="stylert.pipelines.autoencoder:chain"),
+           chain="stylert.pipelines.autoencoder:chain", io={"image_shape": "ints", "latent": "int"}),
     Family("adain", ("encoder", "decoder", "adain_full"), "stylert.pipelines.stylizer:Stylizer",
            "stylert.export.models.adain", "stylert.pipelines.stylizer:bench_call", [256],
            ["live", "--package", "package", "--source", "0", "--size", "320x240", "--precision", "int8"],
            dims={"fheight": (8, 60, 136), "fwidth": (8, 80, 240)},  # features: image / 8
-           chain="stylert.pipelines.stylizer:chain", triton="stylert.export.triton:adain_glue"),
+           chain="stylert.pipelines.stylizer:chain", io={"eps": "number"}, triton="stylert.export.triton:adain_glue"),
     Family("stylegan", ("mapping", "synthesis"), "stylert.pipelines.generator:Generator",
            "stylert.export.models.stylegan", "stylert.pipelines.generator:bench_call", [0],
            ["generate", "video", "--live", "--package", "package"],
            chain="stylert.pipelines.generator:chain", triton="stylert.export.triton:stylegan_glue",
+           io={"num_ws": "int", "style_dim": "int", "size": "int", "noise_shapes": "shapes",
+               "w_avg": "numbers:style_dim"},
            batch_delay_us=2000),
 ]}
 KINDS = tuple(FAMILIES)

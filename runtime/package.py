@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
-from . import families
+from . import families, onnxfile
 from .errors import PackageError
 
 FORMAT, FORMAT_VERSION = "stylert-package", 1
@@ -106,11 +106,17 @@ class Package:
         import numpy as np
 
         entry = self.meta.get("saved_io")
-        if not entry:
+        if not isinstance(entry, dict):
             raise PackageError(f"{self.path} has no saved reference I/O (parity_io.npz; packages from before "
                                f"stylert 0.1 lack it): re-export the package")
-        with np.load(self.file(entry)) as z:
-            return {k: z[k] for k in z.files}
+        path = self.file(entry)
+        arrays = read_arrays(path)
+        for name, g in self.graphs.items():
+            keys = [f"{name}/in/{t['name']}" for t in g["inputs"]] + [f"{name}/out/{g['outputs'][0]['name']}"]
+            missing = [k for k in keys if k not in arrays]
+            if missing:
+                raise PackageError(f"{path} lacks {missing[0]}, which {MANIFEST} names: re-export the package")
+        return arrays
 
     def torch_weights(self) -> Path:
         """model.pt, checked against the manifest (read only by the torch backend). The
@@ -123,6 +129,38 @@ class Package:
         if bundled.is_file() and sha256(bundled) == source.get("sha256"):
             return bundled
         raise PackageError(f"{self.path} has no PyTorch weights (model.pt): re-export it for the torch backend")
+
+
+# The most one array of a reference file may hold (the bundled ones hold under 1 MB each).
+MAX_ARRAY_BYTES = 1 << 30
+
+
+def read_arrays(path: Path) -> Dict[str, Any]:
+    """The arrays of an .npz file stylert wrote, each header checked before anything is
+    allocated: no objects (numpy would unpickle them: code), no claim of more data than the
+    file holds or than MAX_ARRAY_BYTES; a damaged file is one PackageError naming it."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    fmt = np.lib.format
+    try:
+        with zipfile.ZipFile(path) as z:  # the headers first
+            for info in z.infolist():
+                with z.open(info) as f:
+                    version = fmt.read_magic(f)
+                    header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                    shape, _, dtype = header(f)
+                size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if dtype.hasobject:
+                    raise ValueError(f"{info.filename} holds Python objects")
+                if size > min(info.file_size, MAX_ARRAY_BYTES):
+                    raise ValueError(f"{info.filename} claims {size} bytes, more than it holds or may hold")
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as e:
+        raise PackageError(f"{path} is damaged or not stylert's ({str(e)[:100]}): re-export the package") from None
 
 
 def default_package(kind: str) -> Path:
@@ -144,8 +182,8 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
                            f"make one with `stylert export`")
     try:
         meta = json.loads(manifest.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PackageError(f"{manifest} is not valid JSON ({e}): re-export the package") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
+        raise PackageError(f"{manifest} is not valid JSON ({str(e)[:80]}): re-export the package") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise PackageError(f"{manifest} is not a {FORMAT} manifest: re-export the package")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -155,22 +193,66 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
         raise PackageError(f"{manifest} was edited after export (its checksum does not match): "
                            f"re-export the package instead of editing it")
     kind = meta.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise PackageError(f"{manifest}: unknown model kind {kind!r} (expected one of {', '.join(KINDS)})")
     graphs = meta.get("graphs")
     if not isinstance(graphs, dict) or set(graphs) != set(KINDS[kind]):
         raise PackageError(f"{manifest}: a {kind} package has the graphs {', '.join(KINDS[kind])}, "
                            f"this one lists {', '.join(graphs or []) or 'none'}: re-export it")
+    _check_io(manifest, meta.get("io"), families.get(kind).io)
     for name, g in graphs.items():
         files = g.get("files") if isinstance(g, dict) else None
         if not isinstance(files, dict) or "fp32" not in files:
             raise PackageError(f"{manifest}: graph {name} has no fp32 file listed: re-export the package")
+        _check_tensors(manifest, name, g)
         for precision, entry in files.items():
             f = inside(path, entry.get("file", "") if isinstance(entry, dict) else "")
             if not f.is_file():
                 raise PackageError(f"{path}: {precision} graph {name} is missing ({f.name}): re-export the package")
             _check_file(f, entry, check_hashes)
+            _check_onnx(f)
     return Package(path, meta)
+
+
+def _bad(manifest: Path, where: str, want: str):
+    return PackageError(f"{manifest}: {where} should be {want}: re-export the package instead of editing it")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_io(manifest: Path, io, fields: Dict[str, str]) -> None:
+    """The "io" fields the family's pipeline reads, each of the type it expects."""
+    if not isinstance(io, dict):
+        raise _bad(manifest, '"io"', "an object")
+    checks = {"number": lambda v: (_is_int(v) or isinstance(v, float)) and v == v and abs(v) != float("inf"),
+              "int": lambda v: _is_int(v) and 0 < v < 1 << 20,
+              "ints": lambda v: isinstance(v, list) and 0 < len(v) <= 8 and all(checks["int"](x) for x in v),
+              "shapes": lambda v: isinstance(v, list) and 0 < len(v) <= 64 and all(checks["ints"](x) for x in v)}
+    for name, kind in fields.items():
+        kind, _, count = kind.partition(":")
+        value = io.get(name)
+        if kind == "numbers":
+            n = io.get(count)
+            ok = isinstance(value, list) and len(value) == n and all(checks["number"](x) for x in value)
+            if not ok:
+                raise _bad(manifest, f"io.{name}", f"a list of {n} numbers (io.{count})")
+        elif not checks[kind](value):
+            raise _bad(manifest, f"io.{name}", {"number": "a finite number", "int": "a positive whole number",
+                                                "ints": "a list of positive whole numbers",
+                                                "shapes": "a list of shapes (lists of whole numbers)"}[kind])
+
+
+def _check_tensors(manifest: Path, graph: str, g: Dict) -> None:
+    """A graph's inputs and outputs: [{"name": str, "shape": [int or str, ...]}, ...]."""
+    for side in ("inputs", "outputs"):
+        tensors = g.get(side)
+        ok = isinstance(tensors, list) and tensors and all(
+            isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("shape"), list)
+            and all(_is_int(d) or isinstance(d, str) for d in t["shape"]) for t in tensors)
+        if not ok:
+            raise _bad(manifest, f"graphs.{graph}.{side}", 'a list of {"name", "shape"} entries')
 
 
 def inside(folder: Path, name: object) -> Path:
@@ -182,6 +264,19 @@ def inside(folder: Path, name: object) -> Path:
         raise PackageError(f"{folder}: {MANIFEST} names a file outside the package ({name!r}): "
                            f"re-export the package; never run packages from untrusted sources")
     return f
+
+
+def _check_onnx(f: Path) -> None:
+    """A well-formed ONNX model whose external data, if any, lies inside the package."""
+    try:
+        locations = onnxfile.external_data(f.read_bytes())
+    except ValueError as e:
+        raise PackageError(f"{f} is not a valid ONNX graph ({e}): re-export the package") from None
+    root = f.parent.resolve()
+    for location in locations:
+        if root not in (root / location).resolve().parents:
+            raise PackageError(f"{f} names external data outside the package ({location!r}): re-export the "
+                               f"package; never run packages from untrusted sources")
 
 
 def _check_file(f: Path, entry: Dict[str, Any], check_hashes: bool) -> None:

@@ -55,6 +55,11 @@ def test_bad_bench_options(tmp_path, capsys):
     assert "not a `stylert bench --json` report" in _error(capsys, ["bench", "--compare", str(tmp_path / "x.json"),
                                                                   str(tmp_path / "x.json")])
     assert "cannot read" in _error(capsys, ["bench", "--compare", str(tmp_path / "no.json"), str(tmp_path / "x.json")])
+    # rows without a key or with a zero median: before, a KeyError / ZeroDivisionError traceback
+    for row in ({"median_ms": 1.0}, {"key": "a", "median_ms": 0}, {"key": "a"}, ["a list"]):
+        (tmp_path / "y.json").write_text(json.dumps({"system": {}, "rows": [row]}))
+        assert "a row without a key and a positive median_ms" in _error(
+            capsys, ["bench", "--compare", str(tmp_path / "y.json"), str(tmp_path / "y.json")])
     assert "not available here" in _error(capsys, ["bench", "ae", "--backend", "tensorrt", "--iterations", "1"])
     for bad in (["bench", "ae", "--backend", "cuda"], ["bench", "ae", "--precision", "fp8"], ["bench", "gan"]):
         with pytest.raises(SystemExit):

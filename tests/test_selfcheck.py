@@ -105,3 +105,14 @@ def test_verify_json_lists_the_whole_chain_checks(packages, tmp_path, capsys):
     assert all(c["passed"] for c in chains) and {c["precision"] for c in chains} >= {"fp32", "fp16"}
     err = cli_error(capsys, ["verify", str(packages["ae"].path), "--json", str(tmp_path)])  # a folder
     assert f"cannot write {tmp_path}" in err
+
+
+def test_a_verdict_cache_entry_of_the_wrong_shape_is_checked_again(monkeypatch, tmp_path):
+    # before: a TypeError traceback on the entry's fields
+    monkeypatch.setenv("STYLERT_CACHE", str(tmp_path))
+    Stylizer(backend="onnxruntime-cpu")
+    path = selfcheck.verdicts_file()
+    known = json.loads(path.read_text())
+    path.write_text(json.dumps({key: ["passed"] for key in known}))
+    assert Stylizer(backend="onnxruntime-cpu").backend == "onnxruntime-cpu"
+    assert all(isinstance(v, dict) and v["passed"] for v in json.loads(path.read_text()).values())

@@ -99,6 +99,8 @@ def test_cache_builds_once_and_rebuilds_bad_entries(tmp_path):
     meta["key"]["tensorrt"] = "9.0"  # stale
     sidecar.write_text(json.dumps(meta))
     assert cache.cached_engine(key, "encoder", build, tmp_path)[1] and len(calls) == 3
+    sidecar.write_text("[1, 2]")  # not an object: before, an AttributeError traceback
+    assert cache.cached_engine(key, "encoder", build, tmp_path)[1] and len(calls) == 4
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import math
 import os
 import resource
 import sys
@@ -487,8 +488,15 @@ def load_report(path: str) -> Dict:
     try:
         with open(path) as f:
             report = json.load(f)
-    except (OSError, ValueError) as e:
-        raise BenchError(f"cannot read {path}: {e}") from None
-    if not isinstance(report, dict) or "rows" not in report or "system" not in report:
+    except (OSError, ValueError, RecursionError) as e:
+        raise BenchError(f"cannot read {path}: {str(e)[:100]}") from None
+    rows = report.get("rows") if isinstance(report, dict) else None
+    if not isinstance(rows, list) or not isinstance(report.get("system"), dict):
         raise BenchError(f"{path} is not a `stylert bench --json` report")
+    for r in rows:  # what compare reads of each row
+        median = r.get("median_ms") if isinstance(r, dict) else None
+        if not (isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(median, (int, float))
+                and math.isfinite(median) and median > 0):
+            raise BenchError(f"{path}: a row without a key and a positive median_ms: not a `stylert bench --json` "
+                             f"report, or an edited one")
     return report

@@ -99,8 +99,9 @@ def check(pkg: Package, backend: str, version: str, engines: Dict[str, Engine]) 
     """The cached verdict for these engines, or a fresh one (then cached)."""
     key, path = _key(pkg, backend, version, engines), verdicts_file()
     known = _read(path)
-    if key in known:
-        return Verdict(known[key]["passed"], known[key]["detail"])
+    entry = known.get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("passed"), bool) and isinstance(entry.get("detail"), str):
+        return Verdict(entry["passed"], entry["detail"])  # (anything else in the cache: checked again)
     verdict = run_probe(pkg, engines)
     try:
         with locked(path.with_suffix(".lock")):

@@ -37,9 +37,9 @@ def read_entry(key: Dict[str, object], engine: Path, sidecar: Path) -> Optional[
     try:
         meta = json.loads(sidecar.read_text())
         data = engine.read_bytes()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if meta.get("key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+    if not isinstance(meta, dict) or meta.get("key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
         return None
     return data
 
