@@ -62,9 +62,21 @@ def staging(out: Path, force: bool) -> Path:
     if not os.access(parent, os.W_OK):
         raise FolderError(f"cannot write to {parent}: choose a writable output folder")
     try:  # a name of its own: two runs (or threads) never share a staging folder
-        return Path(tempfile.mkdtemp(prefix=_partial_prefix(out), dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(out), dir=parent))
     except OSError as e:
         raise FolderError(f"cannot write to {parent}: {e.strerror}") from None
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700: the output gets the user's umask, as mkdir would
+    return tmp
+
+
+def _umask() -> int:
+    try:  # Linux says it; elsewhere it is read by setting it and putting it back at once
+        with open("/proc/self/status") as f:
+            return int(next(line.split()[1] for line in f if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def publish(tmp: Path, out: Path, force: bool = False) -> None:
@@ -113,9 +125,10 @@ def _partial_prefix(out: Path) -> str:
 
 def cache_root() -> Path:
     """stylert's cache folder (engines, backend verdicts): $STYLERT_CACHE, else the XDG cache."""
-    root = os.environ.get("STYLERT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stylert")
-    return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(xdg):  # the XDG spec: a relative path is invalid and must be ignored
+        xdg = os.path.expanduser("~/.cache")
+    return Path(os.environ.get("STYLERT_CACHE") or os.path.join(xdg, "stylert")).absolute()
 
 
 @contextlib.contextmanager
