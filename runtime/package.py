@@ -135,10 +135,10 @@ class Package:
 MAX_ARRAY_BYTES = 1 << 30
 
 
-def read_arrays(path: Path) -> Dict[str, Any]:
-    """The arrays of an .npz file stylert wrote, each header checked before anything is
-    allocated: no objects (numpy would unpickle them: code), no claim of more data than the
-    file holds or than MAX_ARRAY_BYTES; a damaged file is one PackageError naming it."""
+def read_arrays(path: Path, error=PackageError, fix: str = "re-export the package") -> Dict[str, Any]:
+    """The arrays of an .npz file, each header checked before anything is allocated: no
+    objects (numpy would unpickle them: code), no claim of more data than the file holds or
+    than MAX_ARRAY_BYTES; a damaged file is one ``error`` naming it and the ``fix``."""
     import zipfile
     import zlib
 
@@ -160,7 +160,7 @@ def read_arrays(path: Path) -> Dict[str, Any]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as e:
-        raise PackageError(f"{path} is damaged or not stylert's ({str(e)[:100]}): re-export the package") from None
+        raise error(f"cannot read {path} ({str(e)[:100]}): {fix}") from None
 
 
 def default_package(kind: str) -> Path:

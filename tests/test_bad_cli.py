@@ -4,6 +4,7 @@ import signal
 import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from badinput import STYLERT, assert_user_error, cli_env, files, leftovers, run_cli
@@ -24,14 +25,17 @@ def test_unknown_command(tmp_path):
                  id="generate-projected-w-missing"),
     pytest.param(["generate", "--projected-w", "text.npz", "-o", "g"], ["text.npz"],
                  id="generate-projected-w-not-npz"),
+    pytest.param(["generate", "--projected-w", "nan.npz", "-o", "g"], ["nan.npz", "NaN"],
+                 id="generate-projected-w-nan"),  # before: rendered and written as images
     pytest.param(["manifold", "interpolate", "1", "-o", "m"], ["interpolate A B"], id="manifold-one-sample"),
     pytest.param(["triton", default_package("ae"), "-o", "R", "--cc", "8.8"], ["'8.8'", "major.minor"],
                  id="triton-unknown-cc"),
 ])
 def test_bad_option_writes_nothing(tmp_path, args, fragments):
     (tmp_path / "text.npz").write_text("w = [0.1, 0.2]\n")
+    np.savez(tmp_path / "nan.npz", w=np.full((2, 64), np.nan, np.float32))
     done = run_cli(args, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.npz"]  # not even an empty output folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.npz", "text.npz"]  # not even an empty output folder
     assert_user_error(done, *fragments)
 
 

@@ -85,3 +85,12 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     done = subprocess.run(f"{sys.executable} -m stylert.cli info | true", shell=True, cwd=tmp_path,
                           capture_output=True, text=True, env=cli_env(), timeout=120)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_two_inputs_of_the_same_name_are_refused_before_anything_is_written(work):
+    # before: both written to out/good.png, the first silently overwritten
+    (work / "a").mkdir()
+    cv2.imwrite(str(work / "a" / "good.png"), np.full((24, 32, 3), 200, np.uint8))
+    done = run_cli(["stylize", "good.png", "a", *STYLE, "-o", "out"], work)
+    assert_user_error(done, "good.png and a/good.png would both be written as good.png")
+    assert not (work / "out").exists()

@@ -124,7 +124,7 @@ def nested(pkg):
     pytest.param("ae", lambda p: rewrite(p, lambda m: m["graphs"]["encoder"]["inputs"][0].update(name="y")),
                  ["parity_io.npz lacks encoder/in/y"], id="input-renamed"),
     pytest.param("ae", lambda p: replace_file(p, "parity_io.npz", (p / "parity_io.npz").read_bytes()[:300]),
-                 ["parity_io.npz is damaged"], id="npz-truncated"),
+                 ["cannot read", "parity_io.npz", "re-export the package"], id="npz-truncated"),
     pytest.param("ae", lambda p: replace_file(p, "parity_io.npz", npz_bytes(x=np.array([{"a": 1}], dtype=object))),
                  ["Python objects"], id="npz-holds-a-pickle"),
     pytest.param("ae", lambda p: replace_file(p, "parity_io.npz", npz_bytes(x=np.zeros(3, np.float32))),

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from stylert import AutoEncoder, Generator, Stylizer, cli, parity  # noqa: E402
 from stylert.backends import BackendError, choose  # noqa: E402
+from stylert.errors import UsageError  # noqa: E402
 from stylert.export.data import digits, photos  # noqa: E402
 from stylert.export.models import load  # noqa: E402
 from stylert.images import ImageError, read_image, to_hwc8, to_nchw  # noqa: E402
@@ -353,3 +354,25 @@ def test_stylize_cli_batch_reports_failures(packages, imgs, tmp_path, capsys):
     assert "image not found" in capsys.readouterr().err
     assert cli.main(argv + ["--mask", str(tmp_path / "style.png")]) == 2
     assert "--mask needs --style-bg" in capsys.readouterr().err
+
+
+def test_colour_preservation_of_flat_images_is_defined():
+    # before: "SVD did not converge" (a flat channel divided by a zero std)
+    from stylert.pipelines.colour import coral
+
+    rng = np.random.default_rng(0)
+    textured, flat = rng.random((3, 8, 8), dtype=np.float32), np.full((3, 8, 8), 0.3, np.float32)
+    assert np.allclose(coral(textured, flat), 0.3, atol=1e-5)  # takes the flat content's colour
+    out = coral(flat, textured)
+    assert np.isfinite(out).all() and np.allclose(out, textured.reshape(3, -1).mean(1)[:, None, None], atol=1e-5)
+    assert np.isfinite(coral(textured[:, :1, :1], textured)).all()  # one pixel
+
+
+def test_autoencoder_latents_of_the_wrong_width_are_refused(packages):
+    # before: 3 latents of width 4 were reshaped into 6 latents of width 2, six images
+    ae = AutoEncoder(packages["ae"])
+    with pytest.raises(UsageError, match=r"latents must be \(N, 2\), got shape \(3, 4\)"):
+        ae.decode(np.zeros((3, 4), np.float32))
+    with pytest.raises(UsageError, match="NaN"):
+        ae.decode(np.full((1, 2), np.nan, np.float32))
+    assert ae.decode(np.zeros(2, np.float32)).shape == (1, 8, 8)

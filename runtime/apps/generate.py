@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import zipfile
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -16,6 +15,7 @@ import numpy as np
 from .. import pictures
 from ..errors import UsageError
 from ..images import to_hwc8, write_image
+from ..package import read_arrays
 from ..pipelines.generator import NOISE_MODES, Generator, slerp
 from . import nonneg, out_folder, pipeline_options, positive_int
 
@@ -163,23 +163,18 @@ def write_video(gen: Generator, ws: np.ndarray, path: Path, fps: float, noise_mo
 
 def projected(gen: Generator, path: str) -> np.ndarray:
     """ws from an .npz with 'w' (N, style_dim) or 'ws' / 'w' (N, num_ws, style_dim)."""
-    try:
-        with np.load(path) as z:
-            key = "ws" if "ws" in z.files else "w" if "w" in z.files else None
-            if key is None:
-                raise UsageError(f"{path} has no 'w' or 'ws' array (it has {', '.join(z.files)})")
-            w = z[key].astype(np.float32)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:  # missing, truncated, not an .npz
-        raise UsageError(f"cannot read {path}: {_first_line(e)} (give an .npz with 'w' or 'ws')") from None
+    arrays = read_arrays(Path(path), UsageError, "give an .npz with 'w' or 'ws'")
+    key = "ws" if "ws" in arrays else "w" if "w" in arrays else None
+    if key is None:
+        raise UsageError(f"{path} has no 'w' or 'ws' array (it has {', '.join(arrays)})")
+    w = np.asarray(arrays[key], np.float32)
+    if not np.isfinite(w).all():  # before: rendered and written as images
+        raise UsageError(f"{path}: {key} holds NaN or infinite values")
     if w.ndim == 2 and w.shape[1] == gen.style_dim:
         return gen.broadcast(w)
     if w.ndim == 3 and w.shape[1:] == (gen.num_ws, gen.style_dim):
         return w
     raise UsageError(f"{path}: w must be (N, {gen.style_dim}) or (N, {gen.num_ws}, {gen.style_dim}), got {w.shape}")
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def finite(value: float, name: str) -> float:

@@ -44,6 +44,12 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("--mask needs --style-bg (the style where the mask is black)")
     if folder and args.weights:
         raise UsageError("--weights mixes a list of styles; a --style folder runs each style in turn")
+    seen = {}
+    for f in files:  # outputs are named by the input's stem: two same stems would overwrite one
+        if f.stem in seen and seen[f.stem] != f:
+            raise UsageError(f"{seen[f.stem]} and {f} would both be written as {f.stem}.{args.ext}: rename one, "
+                             f"or stylize them in two runs")
+        seen[f.stem] = f
     out = out_folder(args.out)
     logging.getLogger("stylert").setLevel(logging.WARNING)
     st = Stylizer(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)

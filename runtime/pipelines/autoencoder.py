@@ -37,7 +37,12 @@ class AutoEncoder(Pipeline):
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, latent) -> images (N, H, W) in [0, 1]."""
-        z = np.asarray(z, np.float32).reshape(-1, self.latent)
+        z = np.asarray(z, np.float32)
+        z = z[None] if z.ndim == 1 else z
+        if z.ndim != 2 or z.shape[1] != self.latent:  # (a reshape would split 3 x 4 into 6 x 2)
+            raise UsageError(f"latents must be (N, {self.latent}), got shape {z.shape}")
+        if not np.isfinite(z).all():
+            raise UsageError("latents hold NaN or infinite values")
         with self.stages("decoder"):
             return self.engines["decoder"].run({"z": z}).reshape(len(z), *self.image_shape)
 

@@ -12,8 +12,10 @@ def coral(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     matrix square roots)."""
     def flat_norm(x):
         f = x.reshape(3, -1).astype(np.float64)
-        mean, std = f.mean(1, keepdims=True), f.std(1, ddof=1, keepdims=True)
-        return (f - mean) / std, mean, std
+        mean, std = f.mean(1, keepdims=True), f.std(1, ddof=1, keepdims=True) if f.shape[1] > 1 else 0.0 * f[:, :1]
+        # a flat channel (one colour, or one pixel) normalises to 0 instead of NaN, so a flat
+        # content gives its flat colour, and a flat style keeps only the content's colours
+        return (f - mean) / np.maximum(std, 1e-6), mean, std
 
     def sqrtm(m):
         u, s, vt = np.linalg.svd(m)
