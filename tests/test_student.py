@@ -28,3 +28,18 @@ def test_distillation_must_leave_decoder_steps(tmp_path):
 
     with pytest.raises(UsageError, match="--distill-steps"):
         student.run(tmp_path, steps=4, distill_steps=4, random_teacher=True)
+
+
+def test_phase_two_from_a_checkpoint_with_the_extra_terms(tmp_path):
+    """--init: phase 2 continues an existing student (no phase 1, its encoder unchanged);
+    the structure and colour terms train and the card names them."""
+    torch.set_num_threads(1)
+    student.run(tmp_path / "a", steps=3, distill_steps=2, size=32, batch=1, every=3, random_teacher=True)
+    m = student.run(tmp_path / "b", steps=2, size=32, batch=1, every=2, init=str(tmp_path / "a" / "adain.pt"),
+                    structure_weight=10.0, colour_weight=100.0, random_teacher=True)
+    assert m["final_content_loss"] > 0
+    a, b = load("adain", tmp_path / "a" / "adain.pt"), load("adain", tmp_path / "b" / "adain.pt")
+    assert all(torch.equal(x, y) for x, y in zip(a.encoder.state_dict().values(), b.encoder.state_dict().values()))
+    assert any(not torch.equal(x, y) for x, y in zip(a.decoder.state_dict().values(), b.decoder.state_dict().values()))
+    text = (tmp_path / "b" / "adain.md").read_text()
+    assert "phase 1 skipped" in text and "structure loss" in text and "colour loss" in text

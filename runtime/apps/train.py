@@ -90,6 +90,15 @@ def add_parser(sub) -> None:
                                                                        "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
         ("--data", dict(choices=["photos", "debian"], default="photos",
                         help="debian: also the wallpapers and textures of python -m stylert.export.data_fetch")),
+        ("--init", dict(default=None, metavar="CHECKPOINT",
+                        help="start phase 2 from this AdaIN checkpoint of the student's shape (e.g. "
+                             "export/defaults/adain.pt): no phase 1, all --steps train the decoder")),
+        ("--structure-weight", dict(type=float, default=0.0,
+                                    help="weight of a content loss on the teacher's relu3_1, normalised per "
+                                         "channel (the content's layout)")),
+        ("--colour-weight", dict(type=float, default=0.0,
+                                 help="weight of a loss on the output's RGB mean, std and covariance toward the "
+                                      "style image's")),
     ])
     _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
         ("--size", dict(type=positive_int, default=32, help="output resolution (power of two)")),
