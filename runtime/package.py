@@ -103,8 +103,6 @@ class Package:
     def reference_io(self) -> Dict[str, Any]:
         """The export gate's inputs and PyTorch outputs (parity_io.npz): ``{"GRAPH/in/NAME":
         array, "GRAPH/out/NAME": array}``, what verify and the backends' self-check run."""
-        import numpy as np
-
         entry = self.meta.get("saved_io")
         if not isinstance(entry, dict):
             raise PackageError(f"{self.path} has no saved reference I/O (parity_io.npz; packages from before "

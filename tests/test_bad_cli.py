@@ -28,6 +28,13 @@ def test_unknown_command(tmp_path):
     pytest.param(["generate", "--projected-w", "nan.npz", "-o", "g"], ["nan.npz", "NaN"],
                  id="generate-projected-w-nan"),  # before: rendered and written as images
     pytest.param(["manifold", "interpolate", "1", "-o", "m"], ["interpolate A B"], id="manifold-one-sample"),
+    # sizes and counts with one limit each, refused before any allocation or work (before: tens
+    # of GB allocated, a hang building the seed list, or hours of benchmarking)
+    pytest.param(["bench", "adain", "--size", "100000"], ["--size 100000", "above the limit"], id="bench-size-huge"),
+    pytest.param(["generate", "--seeds", ",".join(["0-99999"] * 2000), "-o", "g"], ["above the limit of 100000"],
+                 id="generate-seeds-many-ranges"),
+    pytest.param(["live", "--source", "demo", "--width", "100000", "--height", "100000", "--output", "none"],
+                 ["--width 100000 --height 100000", "above the limit"], id="live-demo-capture-huge"),
     pytest.param(["triton", default_package("ae"), "-o", "R", "--cc", "8.8"], ["'8.8'", "major.minor"],
                  id="triton-unknown-cc"),
 ])
@@ -37,6 +44,18 @@ def test_bad_option_writes_nothing(tmp_path, args, fragments):
     done = run_cli(args, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.npz", "text.npz"]  # not even an empty output folder
     assert_user_error(done, *fragments)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    pytest.param(["bench", "adain", "--batch", "100000"], ["--batch", "1..64"], id="bench-batch-huge"),
+    pytest.param(["bench", "ae", "--iterations", "1000000000"], ["--iterations", "1..100000"],
+                 id="bench-iterations-huge"),
+    pytest.param(["generate", "--frames", "1000000000", "-o", "g"], ["--frames", "1..1000000"],
+                 id="generate-frames-huge"),
+])
+def test_counts_above_their_limit_are_usage_errors(tmp_path, args, fragments):
+    assert_user_error(run_cli(args, tmp_path), *fragments, usage=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_export_refuses_a_non_empty_folder(tmp_path):

@@ -376,3 +376,8 @@ def test_autoencoder_latents_of_the_wrong_width_are_refused(packages):
     with pytest.raises(UsageError, match="NaN"):
         ae.decode(np.full((1, 2), np.nan, np.float32))
     assert ae.decode(np.zeros(2, np.float32)).shape == (1, 8, 8)
+
+
+def test_a_latent_grid_has_a_limit(packages):
+    with pytest.raises(UsageError, match="a grid side of 100000 is above the limit of 256"):
+        AutoEncoder(packages["ae"]).grid(np.array([-1, -1]), np.array([1, 1]), 100000)

@@ -24,8 +24,9 @@ import numpy as np
 from .. import adain, families
 from ..errors import BenchError
 from ..folders import write_report
+from ..limits import count, pixels
 from ..timing import NOISY_CV, interleaved, summarize
-from . import PRECISIONS, names, nonneg, positive_int, positive_ints
+from . import PRECISIONS, names, nonneg, positive_ints
 
 # The model families, plus the fused kernel alone and live (a camera frame through the Stylizer).
 MODELS = (*families.KINDS, "kernel", "live")
@@ -50,9 +51,9 @@ def add_parser(sub) -> None:
     p.add_argument("--precision", type=names(PRECISIONS), default=["fp32"], help="e.g. fp32,int8")
     p.add_argument("--size", type=positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256); "
                    "kernel: feature sides (default 32,64); live: processing widths, e.g. 320,288 (default 320)")
-    p.add_argument("--batch", type=positive_ints, default=[1], help="e.g. 1,8")
-    p.add_argument("--warmup", type=positive_int, default=3, help="untimed calls per combination")
-    p.add_argument("--iterations", type=positive_int, default=20, help="at least this many timed calls each")
+    p.add_argument("--batch", type=lambda t: [count("batch")(v) for v in t.split(",")], default=[1], help="e.g. 1,8")
+    p.add_argument("--warmup", type=count("warmup"), default=3, help="untimed calls per combination")
+    p.add_argument("--iterations", type=count("iterations"), default=20, help="at least this many timed calls each")
     p.add_argument("--duration", type=nonneg, default=3.0, help="and at least this many seconds in all")
     p.add_argument("--baseline", choices=["torch-eager"], help="add PyTorch eager and give ratios against it")
     p.add_argument("--package", help="model package (default: the bundled one)")
@@ -73,6 +74,8 @@ def command(args: argparse.Namespace) -> int:
     sized = [m for m in MODELS if DEFAULT_SIZES[m] != [0]]  # 0: the model's own, single size
     if args.model not in sized and args.size:
         raise BenchError(f"--size applies to {', '.join(sized)} (the other models have one size)")
+    for side in (args.size or []):  # square frames, a batch of them: refused before any allocation
+        pixels(side, side, f"--size {side} with --batch {max(args.batch)}", max(args.batch))
     if args.model == "kernel":
         report = run_kernel(sizes, args.warmup, args.iterations, args.duration)
     else:

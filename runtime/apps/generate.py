@@ -15,9 +15,10 @@ import numpy as np
 from .. import pictures
 from ..errors import UsageError
 from ..images import to_hwc8, write_image
+from ..limits import at_most, count
 from ..package import read_arrays
 from ..pipelines.generator import NOISE_MODES, Generator, slerp
-from . import nonneg, out_folder, pipeline_options, positive_int
+from . import nonneg, out_folder, pipeline_options
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -28,11 +29,11 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", help="e.g. 0-7,42 (images: default 0-7; video: default 0,1,2)")
     p.add_argument("--trunc", type=float, default=0.7, help="truncation psi (1: none, 0: the average image)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
-    p.add_argument("--batch", type=positive_int, default=16)
+    p.add_argument("--batch", type=count("batch"), default=16)
     p.add_argument("--rows", help="mix: row seeds (default 1,2,3)")
     p.add_argument("--cols", help="mix: column seeds (default 10,11,12)")
     p.add_argument("--layers", help="mix: layers taken from the columns, e.g. 0-1 (default: the coarse 0-1)")
-    p.add_argument("--frames", type=positive_int, help="video: frame count (default 120; --live: until q)")
+    p.add_argument("--frames", type=count("frames"), help="video: frame count (default 120; --live: until q)")
     p.add_argument("--live", action="store_true", help="video: a random walk in a window, as fast as it renders")
     p.add_argument("--fps", type=nonneg, default=30.0, help="video: frame rate")
     p.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
@@ -84,8 +85,7 @@ def parse_ints(text: str, name: str = "seeds") -> List[int]:
         if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
             raise UsageError(f"bad {name} {part!r}: write numbers and ranges like 0-7,42")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if hi - lo > 100_000:
-            raise UsageError(f"{name} range {part!r} is too long (at most 100000)")
+        at_most(len(out) + hi - lo + 1, "seeds", f"{name} {text[:40]!r} asks for")  # before the list grows
         out += range(lo, hi + 1)
     if not out:
         raise UsageError(f"no {name} given")

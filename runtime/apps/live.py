@@ -25,9 +25,10 @@ from typing import Deque, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import UsageError, VideoError
+from ..errors import VideoError
 from ..folders import write_report
-from ..images import ASSETS, MAX_PIXELS, expand
+from ..images import ASSETS, expand
+from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
 from ..video import Capture, DisplaySink, Writer, check_sink, display_problem, open_sink, open_source
@@ -179,9 +180,10 @@ def run(opt: LiveOptions) -> Dict:
             notes.append(f"{display_problem()}: running headless (record with --output out.mp4)")
     for uri in outputs:
         check_sink(uri)  # refuse unwritable outputs before capture starts
-    if opt.size and opt.size[0] * opt.size[1] > MAX_PIXELS:
-        raise UsageError(f"--size {opt.size[0]}x{opt.size[1]} is above the limit of {MAX_PIXELS} pixels: "
-                         f"use a smaller processing size (or raise STYLERT_MAX_PIXELS)")
+    if opt.size:
+        pixels(*opt.size, f"--size {opt.size[0]}x{opt.size[1]}")
+    if opt.width and opt.height:  # the capture size (the demo source makes frames of it)
+        pixels(opt.width, opt.height, f"--width {opt.width} --height {opt.height}")
     styles = style_files(opt.styles)
     st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision, unverified=opt.unverified)
     st.set_style(styles[0])

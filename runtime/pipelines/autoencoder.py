@@ -9,6 +9,7 @@ from typing import Dict, Optional, Union
 import numpy as np
 
 from ..errors import UsageError
+from ..limits import at_most
 from ..package import Package
 from . import Pipeline
 
@@ -64,6 +65,7 @@ class AutoEncoder(Pipeline):
             raise UsageError(f"a latent grid needs a 2-D latent; this model's is {self.latent}-D")
         if n < 2:
             raise UsageError(f"n must be >= 2, got {n}")
+        at_most(n, "grid", "a grid side of")
         xs = np.linspace(low[0], high[0], n, dtype=np.float32)
         ys = np.linspace(high[1], low[1], n, dtype=np.float32)
         z = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
