@@ -66,3 +66,41 @@ def test_unreadable_image_in_folder_is_skipped_and_reported(tmp_path):
     assert summary["frames_unreadable"] == [os.path.join("imgs", "f1b.png")]
     assert summary["frames_processed"] == 3
     assert "f1b.png" in done.stdout and "unreadable" in done.stdout
+
+
+def test_an_interrupt_while_a_stream_opens_ends_within_a_second(tmp_path):
+    # OpenCV opens a network stream inside one C call that can block for its 30 s timeout;
+    # the stand-in blocks as long with SIGINT and SIGTERM held back, as such a call does
+    # for the thread running it. Before: the command ended 27 s after the keypress.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from badinput import cli_env
+
+    code = """
+import signal, sys, time, cv2
+real = cv2.VideoCapture
+def slow(*args):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    print("opening", flush=True)
+    time.sleep(30)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    return real()
+cv2.VideoCapture = slow
+from stylert import cli
+sys.exit(cli.main(["live", "--source", "rtsp://127.0.0.1:9/cam", "--output", "none"]))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip().endswith("opening")  # the open has begun
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert code == 130 and took < 2.0, f"exit {code} after {took:.1f} s"

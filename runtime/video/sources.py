@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 import time
 from typing import List, Optional
 
@@ -68,6 +69,26 @@ class DemoSource(Source):
         return frame
 
 
+def _open_interruptibly(target, api) -> "cv2.VideoCapture":
+    """cv2.VideoCapture(target, api), opened on a helper thread while this one waits in short
+    steps: opening a network stream blocks in OpenCV for up to its 30 s timeout, and a
+    Ctrl-C or SIGTERM (a KeyboardInterrupt, delivered to the main thread only) must end the
+    command within a second, not after it. An abandoned open finishes, or not, on its own."""
+    result: list = []
+
+    def open_it():
+        try:
+            result.append(cv2.VideoCapture(target, api))
+        except cv2.error:  # reported by the caller as a source that does not open
+            result.append(cv2.VideoCapture())
+
+    opener = threading.Thread(target=open_it, daemon=True, name="stylert-open-source")
+    opener.start()
+    while opener.is_alive():
+        opener.join(0.1)
+    return result[0]
+
+
 class CaptureSource(Source):
     """Anything cv2.VideoCapture opens: cameras, video files, streams, image patterns."""
 
@@ -76,7 +97,7 @@ class CaptureSource(Source):
         self.name, self.live, self.stalls = name or str(target), live, live
         if api is None:
             api = cv2.CAP_IMAGES if isinstance(target, str) and "%" in target else cv2.CAP_ANY
-        self.cap = cv2.VideoCapture(target, api)
+        self.cap = _open_interruptibly(target, api)
         if not self.cap.isOpened():
             raise VideoError(f"cannot open source {self.name}: "
                              + ("is a camera connected, and free?" if live else "does it exist and is it a video?"))
