@@ -104,3 +104,58 @@ sys.exit(cli.main(["live", "--source", "rtsp://127.0.0.1:9/cam", "--output", "no
     finally:
         proc.kill()
     assert code == 130 and took < 2.0, f"exit {code} after {took:.1f} s"
+
+
+def test_a_full_disk_ends_the_run_with_exit_2_and_keeps_what_was_written(tmp_path):
+    # A real full disk: a 300 KB tmpfs in a private mount namespace (root, as on the CI
+    # machines). Before: exit 0 with about half the frames decodable.
+    import shutil
+    import subprocess
+    import sys
+
+    from badinput import STYLERT, cli_env
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    cmd = " ".join([*STYLERT, "live", "--source", "demo", "--width", "640", "--height", "480", "--size", "160x120",
+                    "--max-frames", "300", "--output", str(disk / "out.avi")])
+    count = (f"{sys.executable} -c \"import cv2, sys; c = cv2.VideoCapture(sys.argv[1]); "
+             f"print('playable frames', int(c.get(cv2.CAP_PROP_FRAME_COUNT)))\" {disk / 'out.avi'}")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=2m tmpfs {disk} && {cmd}; "
+                           f"code=$?; ls -a {disk}; {count}; exit $code"], cwd=tmp_path, env=cli_env(),
+                          capture_output=True, text=True, timeout=300)
+    if "mount:" in done.stderr:
+        pytest.skip(f"no tmpfs here: {done.stderr.strip()}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("stylert: error: ") and "nearly full" in lines[0], done.stderr
+    assert "out.avi" in done.stdout and ".partial" not in done.stdout  # what was written stays, renamed
+    kept = int(lines[0].split("stopped after ")[1].split()[0])
+    assert 0 < kept < 300 and f"playable frames {kept}" in done.stdout, done.stdout
+
+
+def test_an_output_folder_removed_mid_run_ends_it_with_exit_2(tmp_path):
+    # Before: the recording was lost and the run exited 0.
+    import shutil
+    import subprocess
+    import time
+
+    from badinput import STYLERT, cli_env
+
+    (tmp_path / "rec").mkdir()
+    proc = subprocess.Popen([*STYLERT, "live", "--source", "demo", "--width", "160", "--height", "120", "--size",
+                             "96x72", "--duration", "30", "--output", "rec/out.avi"], cwd=tmp_path, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "rec").glob(".*partial*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        shutil.rmtree(tmp_path / "rec")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, out + err
+    assert "stylert: error:" in err and "gone" in err, err

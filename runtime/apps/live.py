@@ -16,6 +16,7 @@ import logging
 import math
 import resource
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,7 +115,10 @@ def command(args: argparse.Namespace) -> int:
                       unverified=args.unverified)
     summary = run(opt)
     print(describe(summary))
-    return 0 if not summary["error"] else 2
+    if summary["error"]:  # the reason on stderr too, as every command's error line
+        print(f"stylert: error: {summary['error']}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _strength(text: str) -> float:

@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..errors import VideoError
 from .sinks import Sink
 from .sources import Source
 
@@ -107,6 +108,8 @@ class Writer:
             if item is None:
                 return
             frame, t_capture = item
+            if self.error:  # after a failed write nothing more is written: the run is ending
+                continue
             try:
                 for s in self.sinks:
                     s.write(frame)
@@ -119,7 +122,11 @@ class Writer:
         self._q.put((frame, t_capture))
 
     def close(self):
+        """Finalizes every sink; the first failure becomes ``error`` (the run's exit status)."""
         self._q.put(None)
         self._thread.join()
         for s in self.sinks:
-            s.close()
+            try:
+                s.close()
+            except VideoError as e:
+                self.error = self.error or str(e)

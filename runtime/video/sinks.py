@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,20 +90,46 @@ class VideoFileSink(Sink):
             self.tmp.unlink(missing_ok=True)
             raise VideoError(f"cannot write video {path}: OpenCV opened no {self.CODECS[ext]} writer for "
                              f"{size[0]}x{size[1]} at {fps:g} FPS (try .avi)")
-        self.size, self.frames = size, 0
+        self.size, self.frames, self.fps = size, 0, fps
 
     def write(self, frame):
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size)
-        self.writer.write(frame)
+        self.writer.write(frame)  # OpenCV's writer reports no failure: checked here and at close
         self.frames += 1
+        if self.frames % 30 == 0:
+            self._check_room()
+
+    def _check_room(self) -> None:
+        """Stops the recording while it can still be finished (a full disk would leave a file
+        without its index, which players cannot open): room for two more seconds of frames
+        and the container's index must stay free."""
+        try:
+            size = self.tmp.stat().st_size
+        except FileNotFoundError:
+            raise VideoError(f"the recording {self.tmp} is gone (was its folder removed?)") from None
+        free = shutil.disk_usage(self.tmp.parent).free
+        if free < (64 << 10) + 64 * self.frames + 2 * self.fps * size / self.frames:
+            raise VideoError(f"the disk holding {self.path} is nearly full ({free >> 10} KB free): recording "
+                             f"stopped after {self.frames} frames, kept playable; free some space")
 
     def close(self):
         self.writer.release()
-        if self.frames and self.tmp.exists():
-            os.replace(self.tmp, self.path)
-        else:  # no frame: no file, rather than an empty video
+        if not self.frames:  # no frame: no file, rather than an empty video
             self.tmp.unlink(missing_ok=True)
+            return
+        if not self.tmp.exists():
+            raise VideoError(f"cannot finish {self.path}: the recording is gone (was its folder removed?)")
+        cap = cv2.VideoCapture(str(self.tmp))  # what a player will find in it (the container's count)
+        held = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        cap.release()
+        try:
+            os.replace(self.tmp, self.path)  # what was written stays, playable as far as it goes
+        except OSError as e:
+            raise VideoError(f"cannot finish {self.path}: {e.strerror}") from None
+        if held < self.frames:
+            raise VideoError(f"{self.path} holds {held} of the {self.frames} frames written to it: writing failed "
+                             f"(a full disk?)")
 
 
 class ImageSequenceSink(Sink):
