@@ -143,7 +143,8 @@ def _tiny_package(path):
         graphs[name] = {"inputs": [{"name": "x", "shape": [1], "dtype": "float32"}],
                         "outputs": [{"name": "y", "shape": [1], "dtype": "float32"}],
                         "files": {"fp32": {"file": f"{name}.onnx", "sha256": package.sha256(path / f"{name}.onnx")}}}
-    meta = {"format": package.FORMAT, "format_version": package.FORMAT_VERSION, "kind": "ae", "graphs": graphs}
+    meta = {"format": package.FORMAT, "format_version": package.FORMAT_VERSION, "kind": "ae", "graphs": graphs,
+            "io": {"image_shape": [1, 1], "latent": 1}}
     meta["checksum"] = package.checksum(meta)
     (path / package.MANIFEST).write_text(json.dumps(meta))
     return package.load(path)
