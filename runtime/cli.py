@@ -17,7 +17,7 @@ import threading
 from typing import List, Optional
 
 from . import __version__
-from .apps import APPS
+from .apps import APPS, remove_unused_outputs
 from .errors import StylertError, UsageError
 from .images import MAX_PIXELS_PROBLEM
 
@@ -59,6 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141  # 128 + SIGPIPE, what a shell reports for a tool its pipe ended
     finally:
+        remove_unused_outputs()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 

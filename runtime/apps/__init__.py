@@ -28,13 +28,28 @@ def export_module(name: str):
     return importlib.import_module(f"stylert.export.{name}")
 
 
+_CREATED: List[Path] = []  # output folders this command made (cli.main removes those left empty)
+
+
 def out_folder(path: str) -> Path:
     out = Path(path)
+    new = [p for p in [out, *out.parents] if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FolderError(f"cannot create output folder {out}: {e.strerror}") from None
+    _CREATED.extend(reversed(new))
     return out
+
+
+def remove_unused_outputs() -> None:
+    """Removes the output folders this command made and left empty (every input refused, an
+    interrupt before the first file): a refused command leaves nothing behind."""
+    while _CREATED:
+        try:
+            _CREATED.pop().rmdir()
+        except OSError:  # not empty (or gone): kept
+            pass
 
 
 def pipeline_options(p: argparse.ArgumentParser, precision: str = "fp32") -> None:
