@@ -32,6 +32,19 @@ def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, str]) -> None
             tmp.unlink()
 
 
+def check_report(path: Union[str, os.PathLike, None]) -> None:
+    """Refuses, before the work, a report path that could not be written after it: a folder,
+    or a file in a folder that is missing or not writable."""
+    if not path:
+        return
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        why = ("is a folder" if path.is_dir() else f"its folder {folder} does not exist" if not folder.is_dir()
+               else f"its folder {folder} is not writable")
+        raise FolderError(f"cannot write {path}: {why}: name a file in a folder that exists and can be written")
+
+
 def write_report(path: Union[str, os.PathLike], text: str) -> None:
     """A report (JSON, markdown) the user named, written atomically; a path that cannot be
     written (a folder, a missing folder, no permission, a full disk) is one FolderError."""

@@ -159,3 +159,12 @@ def test_an_output_folder_removed_mid_run_ends_it_with_exit_2(tmp_path):
         proc.kill()
     assert proc.returncode == 2, out + err
     assert "stylert: error:" in err and "gone" in err, err
+
+
+@pytest.mark.parametrize("json_path", ["nowhere/s.json", "."], ids=["folder-missing", "a-folder"])
+def test_a_summary_path_that_cannot_be_written_is_refused_before_the_run(tmp_path, json_path):
+    # before: a traceback after the whole run
+    done = run_cli(["live", "--source", "demo", "--max-frames", "5", "--output", "none", "--json", json_path],
+                   tmp_path)
+    assert_user_error(done, f"cannot write {json_path}")
+    assert "frames:" not in done.stdout  # refused before any frame

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import adain, families
 from ..errors import BenchError
-from ..folders import write_report
+from ..folders import check_report, write_report
 from ..limits import count, pixels
 from ..timing import NOISY_CV, interleaved, summarize
 from . import PRECISIONS, names, nonneg, positive_ints
@@ -74,6 +74,8 @@ def command(args: argparse.Namespace) -> int:
     sized = [m for m in MODELS if DEFAULT_SIZES[m] != [0]]  # 0: the model's own, single size
     if args.model not in sized and args.size:
         raise BenchError(f"--size applies to {', '.join(sized)} (the other models have one size)")
+    check_report(args.json)
+    check_report(args.markdown)
     for side in (args.size or []):  # square frames, a batch of them: refused before any allocation
         pixels(side, side, f"--size {side} with --batch {max(args.batch)}", max(args.batch))
     if args.model == "kernel":

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
-from ..folders import write_report
+from ..folders import check_report, write_report
 from ..images import ASSETS, expand
 from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
@@ -184,6 +184,7 @@ def run(opt: LiveOptions) -> Dict:
             notes.append(f"{display_problem()}: running headless (record with --output out.mp4)")
     for uri in outputs:
         check_sink(uri)  # refuse unwritable outputs before capture starts
+    check_report(opt.json_path)
     if opt.size:
         pixels(*opt.size, f"--size {opt.size[0]}x{opt.size[1]}")
     if opt.width and opt.height:  # the capture size (the demo source makes frames of it)

@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 
 from .. import parity
 from ..backends import REGISTRY, reasons, selfcheck
-from ..folders import write_report
+from ..folders import check_report, write_report
 from ..package import PRECISIONS, Package, load
 
 
@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    check_report(args.json)
     pkg = load(args.package)
     rows, skipped = verify(pkg)
     print(f"{pkg.kind} package {args.package}; reference: the PyTorch outputs saved at export")
