@@ -175,3 +175,18 @@ def test_tf32_has_its_own_documented_rule():
     m = {"max_abs": 2.4e-3, "range": 1.0}  # TF32 emulated on the whole AdaIN chain
     assert not parity.passes(m, "fp32") and parity.passes(m, "tf32")
     assert parity.threshold("tf32") == "max abs <= 0.005 x range"
+
+
+def test_the_whole_chain_check_names_the_part_that_failed(gpu, monkeypatch):
+    # Graph by graph (host in, host out) every probe passes; only the chain, which uploads
+    # the frame as the pipeline does, meets an upload made on the wrong stream.
+    from stylert.backends import cuda
+
+    def upload_on_the_legacy_stream(cupy, stream, array):
+        return cupy.asarray(array) if isinstance(array, np.ndarray) else array
+
+    monkeypatch.setattr(cuda, "upload", upload_on_the_legacy_stream)
+    monkeypatch.setattr(onnxrt, "upload", upload_on_the_legacy_stream)
+    with pytest.raises(BackendError, match=r"parity check failed, chain fp32 ") as failed:
+        Stylizer(backend="onnxruntime-cuda")
+    assert "encoder fp32" not in str(failed.value) and "decoder fp32" not in str(failed.value)
