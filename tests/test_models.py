@@ -243,3 +243,20 @@ def test_adain_matches_the_fused_kernel():
     got = adain.adain(feat.detach().numpy(), s_mean.detach().numpy(), s_std.detach().numpy(), alpha=0.6)
     np.testing.assert_allclose(got, want, atol=1e-4)
 
+
+
+@pytest.mark.parametrize("damage", [
+    lambda s: ["a list"],
+    lambda s: {**s, "step": "23"},
+    lambda s: {k: v for k, v in s.items() if k != "parts"},
+    lambda s: {**s, "parts": {**s["parts"], "model": {"weight": torch.zeros(3, 3), "bias": torch.zeros(1)}}},
+], ids=["a-list", "step-a-string", "no-parts", "weights-of-another-shape"])
+def test_a_broken_training_state_is_one_error_line(tmp_path, damage):
+    # before: AttributeError, TypeError, KeyError or a size-mismatch RuntimeError traceback
+    from stylert.errors import CheckpointError
+
+    _toy_run(tmp_path / "run", steps=14)
+    path = tmp_path / "run" / "toy.train.pt"
+    torch.save(damage(torch.load(path, weights_only=True)), path)
+    with pytest.raises(CheckpointError, match="toy.train.pt"):
+        _toy_run(tmp_path / "run", steps=20, resume=True)

@@ -53,6 +53,17 @@ def _settings(config: Dict | None) -> Dict | None:
     return None if config is None else {k: v for k, v in config.items() if k != "steps"}
 
 
+def _check_state(state, path: Path, parts: Dict[str, Any]) -> None:
+    """A training state has the fields a resume reads, of their types; else one error line."""
+    ok = (isinstance(state, dict) and isinstance(state.get("step"), int) and state["step"] >= 0
+          and isinstance(state.get("history"), list) and isinstance(state.get("parts"), dict)
+          and all(isinstance(state["parts"].get(n), dict) for n in parts)
+          and isinstance(state.get("gen"), torch.Tensor))
+    if not ok:
+        raise CheckpointError(f"{path} is not a training state of this recipe (a field is missing or of the "
+                              f"wrong type): use another --out folder, or remove it to start over")
+
+
 def train(
     *,
     kind: str,
@@ -75,6 +86,7 @@ def train(
     start, history, before = 0, [], 0.0
     if resume and state_path.exists():
         state = load_file(state_path)
+        _check_state(state, state_path, parts)
         if state.get("kind") != kind or _settings(state.get("config")) != _settings(config):
             raise CheckpointError(
                 f"{state_path} is from a different run (kind or settings differ): "
@@ -83,7 +95,11 @@ def train(
         if int(state["step"]) > steps:
             raise UsageError(f"{state_path} is already at step {state['step']}: ask for --steps >= that")
         for name, part in parts.items():
-            part.load_state_dict(state["parts"][name])
+            try:
+                part.load_state_dict(state["parts"][name])
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:  # shapes or fields that do not fit
+                raise CheckpointError(f"{state_path}: its {name} does not fit this run "
+                                      f"({' '.join(str(e).split())[:120]}): use another --out folder") from None
         gen.set_state(state["gen"])
         start, history, before = int(state["step"]), list(state["history"]), float(state.get("seconds", 0.0))
         log.info("resuming %s at step %d", kind, start)
