@@ -17,6 +17,10 @@ LIMITS = {
     "seeds": 100_000,       # images one generate run makes
     "frames": 1_000_000,    # video frames
     "grid": 256,            # a latent grid's side (256^2 images)
+    "train-batch": 4096,    # training examples per step
+    "train-size": 2048,     # training crop or output side
+    "units": 65536,         # a layer's width: hidden units, channels, style dimensions
+    "depth": 64,            # layers of a mapping network
 }
 
 
@@ -38,6 +42,12 @@ def count(name: str):
             raise argparse.ArgumentTypeError(f"expected a whole number in 1..{LIMITS[name]}, got {text!r}")
         return value
     return parse
+
+
+def counts(name: str):
+    """An argparse type: comma-separated whole numbers, each in 1..LIMITS[name]."""
+    one = count(name)
+    return lambda text: [one(v) for v in text.split(",")]
 
 
 def pixels(width: int, height: int, what: str, batch: int = 1) -> None:

@@ -52,6 +52,8 @@ def test_bad_option_writes_nothing(tmp_path, args, fragments):
                  id="bench-iterations-huge"),
     pytest.param(["generate", "--frames", "1000000000", "-o", "g"], ["--frames", "1..1000000"],
                  id="generate-frames-huge"),
+    pytest.param(["train", "ae", "--hidden", "256,10000000"], ["--hidden", "1..65536"], id="train-layer-huge"),
+    pytest.param(["train", "stylegan", "--batch", "100000"], ["--batch", "1..4096"], id="train-batch-huge"),
 ])
 def test_counts_above_their_limit_are_usage_errors(tmp_path, args, fragments):
     assert_user_error(run_cli(args, tmp_path), *fragments, usage=True)

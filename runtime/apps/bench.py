@@ -24,7 +24,7 @@ import numpy as np
 from .. import adain, families
 from ..errors import BenchError
 from ..folders import check_report, write_report
-from ..limits import count, pixels
+from ..limits import count, counts, pixels
 from ..timing import NOISY_CV, interleaved, summarize
 from . import PRECISIONS, names, nonneg, positive_ints
 
@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--precision", type=names(PRECISIONS), default=["fp32"], help="e.g. fp32,int8")
     p.add_argument("--size", type=positive_ints, help="adain: square frame sizes, e.g. 256,512 (default 256); "
                    "kernel: feature sides (default 32,64); live: processing widths, e.g. 320,288 (default 320)")
-    p.add_argument("--batch", type=lambda t: [count("batch")(v) for v in t.split(",")], default=[1], help="e.g. 1,8")
+    p.add_argument("--batch", type=counts("batch"), default=[1], help="e.g. 1,8")
     p.add_argument("--warmup", type=count("warmup"), default=3, help="untimed calls per combination")
     p.add_argument("--iterations", type=count("iterations"), default=20, help="at least this many timed calls each")
     p.add_argument("--duration", type=nonneg, default=3.0, help="and at least this many seconds in all")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import export_module, fraction, positive_int, positive_ints
+from ..limits import count, counts
+from . import export_module, fraction, positive_int
 
 # What each `stylert train MODEL` prints when done, from the recipe's metrics.
 TRAIN_SUMMARY = {
@@ -50,15 +51,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model with the project's recipe (needs torch)")
     tsub = p.add_subparsers(dest="model", metavar="MODEL", required=True)
     _train_parser(tsub, "ae", "the MLP autoencoder on scikit-learn's digits", 6000, 1000, [
-        ("--batch", dict(type=positive_int, default=128)),
+        ("--batch", dict(type=count("train-batch"), default=128)),
         ("--lr", dict(type=float, default=2e-3)),
-        ("--latent", dict(type=positive_int, default=2, help="latent size (2 draws the manifold)")),
-        ("--hidden", dict(type=positive_ints, default=[256, 128], help="hidden sizes, e.g. 256,128")),
+        ("--latent", dict(type=count("units"), default=2, help="latent size (2 draws the manifold)")),
+        ("--hidden", dict(type=counts("units"), default=[256, 128], help="hidden sizes, e.g. 256,128")),
     ])
     _train_parser(tsub, "adain", "the AdaIN decoder on the bundled photographs", 6000, 250, [
         ("--width", dict(type=fraction, default=0.25, help="channel width multiplier (1 = VGG-19)")),
-        ("--size", dict(type=positive_int, default=128, help="training crop size")),
-        ("--batch", dict(type=positive_int, default=4)),
+        ("--size", dict(type=count("train-size"), default=128, help="training crop size")),
+        ("--batch", dict(type=count("train-batch"), default=4)),
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=10.0)),
         RECON_WEIGHT,
@@ -81,8 +82,8 @@ def add_parser(sub) -> None:
                   10000, 500, [
         ("--distill-steps", dict(type=positive_int, default=2000, help="steps of encoder distillation first")),
         ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
-        ("--size", dict(type=positive_int, default=96, help="training crop size")),
-        ("--batch", dict(type=positive_int, default=4)),
+        ("--size", dict(type=count("train-size"), default=96, help="training crop size")),
+        ("--batch", dict(type=count("train-batch"), default=4)),
         ("--lr", dict(type=float, default=5e-4)),
         ("--style-weight", dict(type=float, default=0.1)),
         (RECON_WEIGHT[0], {**RECON_WEIGHT[1], "default": 5000.0}),
@@ -101,10 +102,10 @@ def add_parser(sub) -> None:
                                       "style image's")),
     ])
     _train_parser(tsub, "stylegan", "a small StyleGAN (WGAN-GP) on scikit-learn's digits", 5000, 250, [
-        ("--size", dict(type=positive_int, default=32, help="output resolution (power of two)")),
-        ("--channels", dict(type=positive_ints, default=[64, 64, 32, 16], help="channels per block, 4x4 first")),
-        ("--style-dim", dict(type=positive_int, default=64)),
-        ("--n-mlp", dict(type=positive_int, default=8, help="mapping network depth")),
-        ("--batch", dict(type=positive_int, default=16)),
+        ("--size", dict(type=count("train-size"), default=32, help="output resolution (power of two)")),
+        ("--channels", dict(type=counts("units"), default=[64, 64, 32, 16], help="channels per block, 4x4 first")),
+        ("--style-dim", dict(type=count("units"), default=64)),
+        ("--n-mlp", dict(type=count("depth"), default=8, help="mapping network depth")),
+        ("--batch", dict(type=count("train-batch"), default=16)),
         ("--lr", dict(type=float, default=1e-3)),
     ])
