@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test bench packages style-data student teacher clean
+.PHONY: setup demo test check-arm64 bench packages style-data student teacher clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The extension cross-built for aarch64 (Jetson's CPU) and its tests run under qemu in a
+# Debian arm64 root cached under ~/.cache/stylert (root, Debian host; README: Jetson).
+check-arm64:
+	.ci/check-arm64.sh
 
 bench: setup
 	$(BIN)/python benchmarks/adain_kernel.py
