@@ -70,11 +70,12 @@ chroot "$ROOT" /usr/bin/python3 -c 'import platform; assert platform.machine() =
 
 # 3. Cross-build the extension (CPU kernels, OpenMP; no CUDA, no -march=native).
 t1=$SECONDS
+mkdir -p "$BUILD"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$SRC/cmake/aarch64-linux-gnu.cmake" \
   -DSTYLERT_ARM64_ROOT="$ROOT" -DSTYLERT_CUDA=OFF -DSTYLERT_NATIVE=OFF \
-  -DCMAKE_BUILD_TYPE=Release >"$BUILD.log" 2>&1 &&
-  cmake --build "$BUILD" -j "$(nproc)" >>"$BUILD.log" 2>&1 ||
-  { tail -n 30 "$BUILD.log" >&2; die "cross-build failed: see $BUILD.log"; }
+  -DCMAKE_BUILD_TYPE=Release >"$BUILD/build.log" 2>&1 &&
+  cmake --build "$BUILD" -j "$(nproc)" >>"$BUILD/build.log" 2>&1 ||
+  { tail -n 30 "$BUILD/build.log" >&2; die "cross-build failed: see $BUILD/build.log"; }
 so=$(ls "$BUILD"/_adain*.so)
 say "built $(basename "$so") ($((SECONDS - t1)) s)"
 
