@@ -3,6 +3,8 @@
     stylert triton runtime/packages/adain -o models            # the repository
     docker run --gpus all --rm -p 8001:8001 -v $PWD/models:/models \\
         nvcr.io/nvidia/tritonserver:<yy.mm>-py3 tritonserver --model-repository=/models
+    # or, without Docker or a GPU, a local development server on loopback:
+    # stylert triton runtime/packages/adain -o models --device cpu && stylert triton serve models
     pip install 'tritonclient[grpc]'
     python examples/triton_client.py --style runtime/assets/coffee.jpg --source 0 --output display://
 
