@@ -621,6 +621,26 @@ def test_serve_command_runs_until_interrupted(inst, repos):
     ts.check_port("127.0.0.1", grpc, "--grpc-port")
 
 
+def broken_repo(repos, root: Path) -> Path:
+    """A repository with ae_broken: the ae decoder's graph, its config saying INT32 for z."""
+    (root / "ae_broken" / "1").mkdir(parents=True)
+    (root / "ae_broken" / "1" / "model.onnx").write_bytes((repos["ae"] / "ae_decoder" / "1" / "model.onnx").read_bytes())
+    cfg = (repos["ae"] / "ae_decoder" / "config.pbtxt").read_text().replace('"ae_decoder"', '"ae_broken"')
+    (root / "ae_broken" / "config.pbtxt").write_text(cfg.replace("TYPE_FP32", "TYPE_INT32", 1))
+    return root
+
+
+def test_a_model_that_does_not_load_is_named_with_the_reason(inst, repos, tmp_path):
+    srv = ts.Server(inst, [broken_repo(repos, tmp_path / "broken")], http_port=ts.free_port(),
+                    grpc_port=ts.free_port())
+    with srv, pytest.raises(ts.ServerError) as e:
+        srv.wait_ready(timeout=120)
+    assert str(e.value).startswith("tritonserver stopped before it was ready (exit code 1): failed to load "
+                                   "'ae_broken' version 1: ")
+    assert "configuration expects datatype TYPE_INT32 for input 'z', model provides TYPE_FP32" in str(e.value)
+    assert _group_gone(srv.proc.pid)
+
+
 def test_a_restart_reloads_the_repository(server, repos, tmp_path):
     """Stopped (no process left), the ae repository rewritten with --max-batch 4 and a model
     whose config does not match its ONNX file added; started again: the new config is served,
@@ -629,12 +649,7 @@ def test_a_restart_reloads_the_repository(server, repos, tmp_path):
     server.stop()
     assert server.proc.returncode == 0 and _group_gone(server.proc.pid)
     write_repo("ae", repos["ae"], "--max-batch", "4", "--force")
-    broken = tmp_path / "broken"
-    (broken / "ae_broken" / "1").mkdir(parents=True)
-    (broken / "ae_broken" / "1" / "model.onnx").write_bytes((repos["ae"] / "ae_decoder" / "1" / "model.onnx").read_bytes())
-    cfg = (repos["ae"] / "ae_decoder" / "config.pbtxt").read_text().replace('"ae_decoder"', '"ae_broken"')
-    (broken / "ae_broken" / "config.pbtxt").write_text(cfg.replace("TYPE_FP32", "TYPE_INT32", 1))
-    server.repos.append(broken)
+    server.repos.append(broken_repo(repos, tmp_path / "broken"))
     server.extra_args = ["--exit-on-error=false"]
     server.http_port, server.grpc_port = ts.free_port(), ts.free_port()
     server.start()

@@ -252,7 +252,7 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 # -- the server process -----------------------------------------------------------------
 _LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ [^\]]+\] ")
-_HARMLESS = ("CUDA driver", "unable to create stream", "pinned memory", "libcuda", "GPU metrics")
+_HARMLESS = ("CUDA driver", "CudaDriverHelper", "unable to create stream", "pinned memory", "libcuda", "GPU metrics")
 
 
 class Server:
@@ -318,8 +318,9 @@ class Server:
         """The server's first error line (the reason a model did not load), else its last line."""
         errors = [_LOG_LINE.sub("", line).strip().strip('"') for line in self.tail if line.startswith("E")]
         errors = [e for e in errors if not any(h in e for h in _HARMLESS)]
-        if errors:
-            return errors[0]
+        loads = [e for e in errors if e.startswith("failed to load")]
+        if loads or errors:
+            return (loads or errors)[0]
         lines = [line for line in self.tail if line.strip()]
         return lines[-1].strip() if lines else "no output"
 
