@@ -9,6 +9,7 @@ Ctrl-C, so every command finalizes or removes what it was writing either way.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import signal
@@ -48,7 +49,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if MAX_PIXELS_PROBLEM:
             raise UsageError(MAX_PIXELS_PROBLEM)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed or full stdout shows here, where it is handled, not at exit
+        return code
     except StylertError as e:
         print(f"stylert: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -58,6 +61,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:  # the reader went away (stylert ... | head): end quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141  # 128 + SIGPIPE, what a shell reports for a tool its pipe ended
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise  # anything else is a bug: its traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout may be what is full
+        print(f"stylert: error: no space left to write {e.filename or 'the output'}: free some space",
+              file=sys.stderr)
+        return 2
     finally:
         remove_unused_outputs()
         if main_thread:

@@ -94,3 +94,17 @@ def test_two_inputs_of_the_same_name_are_refused_before_anything_is_written(work
     done = run_cli(["stylize", "good.png", "a", *STYLE, "-o", "out"], work)
     assert_user_error(done, "good.png and a/good.png would both be written as good.png")
     assert not (work / "out").exists()
+
+
+def test_a_full_stdout_is_one_error_line(tmp_path):
+    # /dev/full: every write fails with ENOSPC; before, an OSError traceback
+    import subprocess
+    import sys
+
+    from badinput import assert_user_error, cli_env
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "stylert.cli", "info"], cwd=tmp_path, stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=cli_env(), timeout=120)
+    done.stdout = ""
+    assert_user_error(done, "no space left", "free some space")
