@@ -2,7 +2,6 @@
 graphs, ensembles are wired right and compute what the pipelines compute (run here step by
 step with ONNX Runtime, as Triton would), plans per compute capability, refusals."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,11 +15,12 @@ import stylert
 from stylert import cli
 from stylert.backends.tensorrt import cache
 from stylert.backends.onnxrt import session
-from stylert.images import read_image, to_nchw
+from stylert.images import to_nchw
 from stylert.package import default_package, load, sha256
 from stylert.export import triton
 
 from helpers import cli_error
+from triton_example import check_streams_like_the_stylizer, example_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,32 +150,7 @@ def test_stylegan_ensemble_equals_the_generator(tmp_path):
 def test_triton_client_example_streams_through_the_ensemble(tmp_path):
     repo = tmp_path / "repo"
     triton.write_repository(load(default_package("adain")), repo)
-    spec = importlib.util.spec_from_file_location("triton_client", ROOT / "examples" / "triton_client.py")
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
-    call = ensemble_call(repo)
-    style = read_image(ROOT / "runtime" / "assets" / "coffee.jpg")[:96, :128]
-    stats = client.style_stats(call, "adain", style)
-    frames = [np.random.default_rng(i).integers(0, 256, (120, 160, 3), np.uint8) for i in range(3)]
-
-    class Frames:
-        def read(self):
-            return frames.pop(0) if frames else None
-
-    class Sink:
-        written = []
-
-        def write(self, frame):
-            self.written.append(frame)
-
-    first = frames[0].copy()
-    summary = client.stream(call, "adain", Frames(), Sink(), stats, 1.0, (160, 120))
-    assert summary["frames"] == 3 and len(Sink.written) == 3
-    st = stylert.Stylizer(style_size=None, backend="onnxruntime-cpu")
-    st.set_style(style)
-    want = st(first, bgr=True)
-    assert Sink.written[0].shape == first.shape
-    assert np.abs(Sink.written[0].astype(int) - want).max() <= 1
+    check_streams_like_the_stylizer(example_client(), ensemble_call(repo))
 
 
 def test_plans_per_compute_capability(tmp_path, capsys):

@@ -38,6 +38,7 @@ from stylert.package import default_package
 from stylert.tritonserver import server as ts
 
 from helpers import cli_error
+from triton_example import check_streams_like_the_stylizer, example_client
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIM = ROOT / "runtime" / "tritonserver" / "backends" / "onnxruntime" / "model.py"
@@ -439,30 +440,8 @@ def test_adain_style_and_stylize_equal_the_stylizer(server, stylizer):
 
 def test_example_client_streams_through_the_server(server):
     """examples/triton_client.py, gRPC to the real server: frames within one grey level of the Stylizer."""
-    spec = importlib.util.spec_from_file_location("triton_client", ROOT / "examples" / "triton_client.py")
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
-    call = client.triton_call(server.grpc_url)
-    style = read_image(ROOT / "runtime" / "assets" / "coffee.jpg")[:96, :128]
-    stats = client.style_stats(call, "adain", style)
-    frames = [np.random.default_rng(i).integers(0, 256, (120, 160, 3), np.uint8) for i in range(3)]
-    first = frames[0].copy()
-
-    class Frames:
-        def read(self):
-            return frames.pop(0) if frames else None
-
-    class Sink:
-        written = []
-
-        def write(self, frame):
-            self.written.append(frame)
-
-    summary = client.stream(call, "adain", Frames(), Sink(), stats, 1.0, (160, 120))
-    assert summary["frames"] == 3
-    st = stylert.Stylizer(style_size=None, backend="onnxruntime-cpu")
-    st.set_style(style)
-    assert np.abs(Sink.written[0].astype(int) - st(first, bgr=True)).max() <= 1
+    client = example_client()
+    check_streams_like_the_stylizer(client, client.triton_call(server.grpc_url))
 
 
 @pytest.fixture(scope="module")

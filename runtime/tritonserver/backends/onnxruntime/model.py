@@ -141,28 +141,25 @@ def validate(config: Dict, inputs: Tensors, outputs: Tensors, overridable: Optio
                           f"provides {len(inputs)}")
     known = {**inputs, **overridable}
     for io in ins:
-        name, dtype = io["name"], io.get("data_type", "TYPE_INVALID")
         if io.get("optional", False) and max_batch != 0:
-            raise ConfigError(f"unable to load model '{model}', optional input '{name}' is not supported for "
+            raise ConfigError(f"unable to load model '{model}', optional input '{io['name']}' is not supported for "
                               f"models that support batching")
-        if name not in known:
-            raise _allowed("input", name, known)
-        _check_type(model, "input", name, dtype, known[name][0])
-        model_shape = known[name][1]
-        if model_shape:
-            compare_dims(model, name, model_shape, _dims(io), max_batch, exact=False)
-        else:
-            _scalar_dims(model, name, _dims(io))
+        _check_tensor(model, "input", io, known, max_batch, exact=False)  # inputs: compared loosely
     for io in config.get("output", []):
-        name, dtype = io["name"], io.get("data_type", "TYPE_INVALID")
-        if name not in outputs:
-            raise _allowed("output", name, outputs)
-        _check_type(model, "output", name, dtype, outputs[name][0])
-        model_shape = outputs[name][1]
-        if model_shape:
-            compare_dims(model, name, model_shape, _dims(io), max_batch, exact=True)
-        else:
-            _scalar_dims(model, name, _dims(io))
+        _check_tensor(model, "output", io, outputs, max_batch, exact=True)
+
+
+def _check_tensor(model: str, kind: str, io: dict, known: dict, max_batch: int, exact: bool) -> None:
+    """One config input or output against the graph's tensor of that name: name, type, dims."""
+    name, dtype = io["name"], io.get("data_type", "TYPE_INVALID")
+    if name not in known:
+        raise _allowed(kind, name, known)
+    _check_type(model, kind, name, dtype, known[name][0])
+    model_shape = known[name][1]
+    if model_shape:
+        compare_dims(model, name, model_shape, _dims(io), max_batch, exact=exact)
+    else:
+        _scalar_dims(model, name, _dims(io))
 
 
 def _check_type(model: str, kind: str, name: str, dtype: str, onnx_type: str) -> None:
