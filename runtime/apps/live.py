@@ -33,6 +33,7 @@ from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
 from ..video import Capture, DisplaySink, Writer, check_sink, display_problem, open_sink, open_source
+from ..video import uri as uris
 from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
 log = logging.getLogger("stylert")
@@ -71,7 +72,9 @@ class LiveOptions:
 def add_parser(sub) -> None:
     live = sub.add_parser("live", help="stylize a camera, video or the bundled demo scene in real time")
     live.add_argument("--source", default="demo", help="default: demo (the bundled moving scene); 0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
-                                                       "path, an image folder/glob/img_%%03d.png, rtsp://..., or demo")
+                                                       "path, an image folder/glob/img_%%03d.png, rtsp://..., "
+                                                       "browser://127.0.0.1:8554 (serves a page that sends the "
+                                                       "visitor's camera and shows the result), or demo")
     live.add_argument("--output", action="append", help="display://, http://127.0.0.1:8080/ (MJPEG stream + page; "
                       "binds only the address written), file://out.mp4 (or .avi, img_%%04d.png), none; repeat for "
                       "several (default: a window, or none without a display)")
@@ -176,8 +179,11 @@ def run(opt: LiveOptions) -> Dict:
     arrives; returns the summary (also written to ``opt.json_path``)."""
     outputs = list(opt.outputs)
     notes = []
+    browser = uris.source(opt.source).kind == "browser"  # the page shows the result: no window by default
     if not outputs:
-        if not display_problem():
+        if browser:
+            outputs = ["none"]
+        elif not display_problem():
             outputs = ["display://"]
         else:
             outputs = ["none"]
@@ -194,6 +200,9 @@ def run(opt: LiveOptions) -> Dict:
     st.set_style(styles[0])
     stabilizer = Stabilizer(opt.stabilize) if opt.stabilize else None
     source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames, loop=bool(opt.duration))
+    for back in getattr(source, "sinks", []):  # a browser page is served before its first frame comes
+        if not opt.quiet:
+            print(back.serving, flush=True)
     # Explicit flags win: a given --size is kept unless --target-fps is given too.
     target = opt.target_fps if opt.target_fps is not None else (0.0 if opt.size else min(source.fps, 30.0))
     capture = Capture(source)
@@ -208,8 +217,10 @@ def run(opt: LiveOptions) -> Dict:
     display_lat: List[int] = []
     infer_s: Deque[float] = collections.deque(maxlen=30)  # seconds of inference, recent frames
     try:  # from here on, whatever happens, the capture stops, files are finalized, handlers restored
-        frame = capture.get()
+        frame = capture.get(stop)
         if frame is None:
+            if browser:
+                raise VideoError(f"stopped before any page sent a frame (open {source.url} in a browser)")
             raise VideoError(f"source {opt.source} gave no frames" + (f" ({capture.error})" if capture.error else ""))
         h, w = frame.image.shape[:2]
         proc = opt.size or (w, h)
@@ -220,13 +231,19 @@ def run(opt: LiveOptions) -> Dict:
                    f"{proc[0]}x{proc[1]}" + (f", adapting for {target:g} FPS" if target else ""))
             print(f"live: {st.choice}; processing size {how}", flush=True)
         display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
-        writer = Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")])
+        writer = Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")]
+                        + list(getattr(source, "sinks", [])))  # results back to the browser pages
         pages = [s for s in writer.sinks if hasattr(s, "set_text")]  # HTTP streams show the line as text
         for page in pages:
-            print(f"live: serving {page.url} (MJPEG: any browser, or OBS's media source)", flush=True)
+            if hasattr(page, "url"):
+                print(f"live: serving {page.url} (MJPEG: any browser, or OBS's media source)", flush=True)
         t0 = time.perf_counter()
         recent: List[float] = []
+        last_tag = None
         while frame is not None and not stop.is_set():
+            if stabilizer is not None and frame.tag is not None and frame.tag[0] != (last_tag or (None,))[0]:
+                stabilizer.reset()  # frames from another browser page: no blending across pages
+            last_tag = frame.tag
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             started = time.perf_counter()
             out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing, stabilizer)
@@ -244,7 +261,7 @@ def run(opt: LiveOptions) -> Dict:
                 page.set_text(hud)
             recorded = _with_hud(out, hud) if opt.hud else out  # files and streams stay clean unless --hud
             if writer.sinks:
-                writer.put(recorded, frame.t_capture_ns)
+                writer.put(recorded, frame.t_capture_ns, frame.tag)
             if state["recorder"] is not None:
                 state["recorder"].write(recorded)
             if display is not None:
@@ -265,7 +282,7 @@ def run(opt: LiveOptions) -> Dict:
                 break
             if opt.realtime and not source.live:
                 time.sleep(max(0.0, frame.index / source.fps - (time.perf_counter() - t0)))
-            frame = capture.get()
+            frame = capture.get(stop)
     finally:
         elapsed = time.perf_counter() - t0
         capture.close()

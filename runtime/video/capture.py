@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -22,19 +22,26 @@ class Frame:
     image: np.ndarray      # uint8 HxWx3 BGR
     index: int             # position in the source
     t_capture_ns: int      # perf_counter_ns when it was captured
+    tag: Any = None        # where its result goes back (a browser page and its frame id), else None
 
 
 class Capture:
     """Reads a source on a thread. Live: only the newest frame is kept (older ones are
     dropped and counted). Files: every frame, in order (bounded queue, the reader waits).
-    A live source that stops delivering is retried, then reported by ``error``."""
+    A live source that stops delivering is retried, then reported by ``error``.
+    A ``pull`` source (the browser's: it keeps only the newest frame of each page itself) is
+    read by ``get`` when the loop is ready, with no thread: no frame waits in between, and
+    ``get`` waits for the first page as long as it takes (until ``stop`` is set)."""
 
     def __init__(self, source: Source, retries: int = 3, timeout_s: float = 2.0):
         self.source, self.retries, self.timeout_s = source, retries, timeout_s
         self.captured = self.dropped = 0
         self.error: Optional[str] = None
-        self._q: "queue.Queue[Optional[Frame]]" = queue.Queue(maxsize=1 if source.live else 4)
         self._stop = threading.Event()
+        if getattr(source, "pull", False):
+            self._thread = None
+            return
+        self._q: "queue.Queue[Optional[Frame]]" = queue.Queue(maxsize=1 if source.live else 4)
         self._thread = threading.Thread(target=self._run, name="stylert-capture", daemon=True)
         self._thread.start()
 
@@ -75,8 +82,18 @@ class Capture:
         finally:
             self._put(None)
 
-    def get(self) -> Optional[Frame]:
-        """The next frame, or None when the source ended (or stopped responding)."""
+    def get(self, stop: Optional[threading.Event] = None) -> Optional[Frame]:
+        """The next frame, or None when the source ended (or stopped responding, or ``stop``
+        was set while a pull source waited)."""
+        if self._thread is None:
+            while not self._stop.is_set() and not (stop is not None and stop.is_set()):
+                got = self.source.poll(0.1)
+                if got is not None:
+                    img, tag, t_ns = got
+                    self.captured += 1
+                    self.dropped = getattr(self.source, "dropped", 0)
+                    return Frame(img, self.captured - 1, t_ns, tag)
+            return None
         try:
             frame = self._q.get(timeout=self.timeout_s * (self.retries + 1))
         except queue.Empty:
@@ -86,7 +103,8 @@ class Capture:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
         self.source.close()
 
 
@@ -107,19 +125,22 @@ class Writer:
             item = self._q.get()
             if item is None:
                 return
-            frame, t_capture = item
+            frame, t_capture, tag = item
             if self.error:  # after a failed write nothing more is written: the run is ending
                 continue
             try:
                 for s in self.sinks:
-                    s.write(frame)
+                    if tag is not None and hasattr(s, "write_tagged"):
+                        s.write_tagged(frame, tag)  # back to where the frame came from (a browser page)
+                    else:
+                        s.write(frame)
             except Exception as e:  # a full disk ends the run with the reason, files finalized
                 self.error = f"writing failed: {e}"
             self.latencies_ns.append(time.perf_counter_ns() - t_capture)
             self.written += 1
 
-    def put(self, frame, t_capture):
-        self._q.put((frame, t_capture))
+    def put(self, frame, t_capture, tag=None):
+        self._q.put((frame, t_capture, tag))
 
     def close(self):
         """Finalizes every sink; the first failure becomes ``error`` (the run's exit status)."""

@@ -171,6 +171,10 @@ def open_source(text: str, width: int = 0, height: int = 0, fps: float = 0, fram
         return CaptureSource(u.target, True, width, height, fps, name=u.target)
     if u.kind == "stream":
         return CaptureSource(u.target, True, name=u.target)
+    if u.kind == "browser":
+        from .browser import open_browser
+
+        return open_browser(u.target)
     if u.kind in ("folder", "glob"):
         return ImageListSource(expand([u.target]), fps)
     if u.kind == "file" and not os.path.isfile(u.target):

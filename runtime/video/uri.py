@@ -2,7 +2,8 @@
 
 Sources: ``demo``; ``0`` (camera index); ``/dev/video0`` or ``v4l2:///dev/video0``;
 ``csi://0`` (Jetson CSI camera); ``rtsp://``, ``rtmp://``, ``http(s)://`` streams; a folder
-or glob of images; an ``img_%03d.png`` pattern; ``file://clip.mp4`` or a plain path.
+or glob of images; an ``img_%03d.png`` pattern; ``file://clip.mp4`` or a plain path; ``browser://127.0.0.1:8554`` (a page
+that sends the visitor's camera and shows the result: browser.py, bound to the address written).
 Sinks: ``display://`` (a window), ``http://127.0.0.1:8080/`` (an MJPEG stream and a page
 for browsers and OBS, bound to the address written), ``none``, ``file://out.mp4`` / ``.avi``
 / ``.mkv`` / ``.mov`` or a plain path, and ``frames_%04d.png`` patterns.
@@ -20,7 +21,7 @@ STREAMS = ("rtsp://", "rtmp://", "http://", "https://")
 
 @dataclass(frozen=True)
 class Uri:
-    kind: str      # sources: demo camera csi v4l2 stream folder glob pattern file; sinks: display http none pattern file
+    kind: str      # sources: demo camera csi v4l2 stream browser folder glob pattern file; sinks: display http none pattern file
     target: str    # the path, URL or device; for cameras the index as text
     text: str      # as the user wrote it
 
@@ -40,6 +41,11 @@ def source(text: str) -> Uri:
         if not sensor.isdigit():
             raise VideoError(f"{text}: a CSI camera is csi://N with N the sensor id, e.g. csi://0")
         return Uri("csi", sensor, text)
+    if text.startswith("browser://"):
+        return Uri("browser", text, text)  # served here: the page sends its camera (video/browser.py)
+    if text.startswith("webrtc://"):
+        raise VideoError(f"--source {text}: stylert takes a browser's camera over a WebSocket, not WebRTC: "
+                         f"--source browser://127.0.0.1:8554 serves the page")
     if text.startswith("v4l2://"):
         return Uri("v4l2", text[len("v4l2://"):], text)
     if text.startswith(STREAMS):
