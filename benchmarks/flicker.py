@@ -56,12 +56,13 @@ def clip(kind: str, frames: int = FRAMES, seed: int = 0):
     return out
 
 
-def stylized(frames, smoothing: float = 0.0, stabilize: float = 0.0):
-    """The live path: Stylizer.frame at the processing size, stabilised there when asked."""
+def stylized(frames, smoothing: float = 0.0, stabilize: float = 0.0, sharpen: bool = False):
+    """The live path: Stylizer.frame at the processing size, stabilised there when asked, and
+    back to the frame's size (bilinear, or guided by the frame with ``sharpen``)."""
     st = Stylizer(precision="int8")
     st.set_style(str(ASSETS / "coffee.jpg"))
     stab = Stabilizer(stabilize) if stabilize else None
-    return [st.frame(f, PROCESS, smoothing=smoothing, stabilizer=stab) for f, _, _ in frames]
+    return [st.frame(f, PROCESS, smoothing=smoothing, stabilizer=stab, sharpen=sharpen) for f, _, _ in frames]
 
 
 def figures(frames, outs, reference):
@@ -101,9 +102,12 @@ def main() -> int:
         cands = {"none (--stabilize 0)": raw, "--smoothing 0.9 (content statistics)": stylized(frames, 0.9)}
         for strength in (0.5, 0.7, 0.8, 0.9):
             cands[f"--stabilize {strength:g}"] = stylized(frames, stabilize=strength)
+        guided = stylized(frames, sharpen=True)  # live's default up-sampling, its own reference for smear
+        cands["none, guided up-sampling"] = guided
+        cands["--stabilize 0.8, guided up-sampling"] = stylized(frames, stabilize=0.8, sharpen=True)
         base = figures(frames, raw, raw)
         for name, outs in cands.items():
-            r = {"clip": kind, "candidate": name, **figures(frames, outs, raw)}
+            r = {"clip": kind, "candidate": name, **figures(frames, outs, guided if "guided" in name else raw)}
             key = "static_flicker" if base["static_flicker"] is not None else "warp_error"
             r["change_vs_none"] = r[key] / base[key] - 1
             rows.append(r)

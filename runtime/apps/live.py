@@ -56,6 +56,7 @@ class LiveOptions:
     hud: bool = False                                 # burn the heads-up line into file outputs too
     smoothing: float = 0.0
     stabilize: float = 0.8    # temporal Stabilizer strength (0: off); the default from benchmarks/flicker.py
+    upsample: str = "guided"  # back to the capture size: "guided" by the frame's edges, or "bilinear"
     max_frames: int = 0
     duration: float = 0.0
     width: int = 0            # capture settings
@@ -88,6 +89,9 @@ def add_parser(sub) -> None:
     live.add_argument("--preserve-color", action="store_true",
                       help="keep the source's colours (luma-only transfer: no per-frame style re-encoding)")
     live.add_argument("--hud", action="store_true", help="burn the heads-up line into file outputs too")
+    live.add_argument("--upsample", choices=["guided", "bilinear"], default="guided",
+                      help="back to the capture size: guided by the frame's own edges (sharp; default) or bilinear "
+                           "(benchmarks/upsample.py, flicker.py)")
     live.add_argument("--stabilize", type=_strength, default=0.8,
                       help="less flicker where the scene stands still: how much of the previous output a still "
                            "pixel keeps, in [0, 1) (default 0.8; 0: off)")
@@ -115,6 +119,7 @@ def command(args: argparse.Namespace) -> int:
                       max_frames=args.max_frames, duration=args.duration, width=args.width,
                       height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
                       demo_frames=args.demo_frames, json_path=args.json, hud=args.hud, stabilize=args.stabilize,
+                      upsample=args.upsample,
                       unverified=args.unverified)
     summary = run(opt)
     print(describe(summary))
@@ -246,7 +251,8 @@ def run(opt: LiveOptions) -> Dict:
             last_tag = frame.tag
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             started = time.perf_counter()
-            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing, stabilizer)
+            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing, stabilizer,
+                           sharpen=opt.upsample == "guided")
             infer_s.append(time.perf_counter() - started)
             if state["original"]:
                 out = np.hstack([img, out])

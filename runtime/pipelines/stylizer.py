@@ -23,6 +23,7 @@ from ..errors import ImageError, UsageError
 from ..images import MAX_PIXELS, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
 from ..package import Package
 from . import Pipeline
+from . import upsample
 from .colour import coral, keep_luma
 from .temporal import Stabilizer
 
@@ -196,10 +197,11 @@ class Stylizer(Pipeline):
 
     def frame(self, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0,
               preserve_color: Union[bool, str] = False, smoothing: float = 0.0,
-              stabilizer: Optional[Stabilizer] = None) -> np.ndarray:
+              stabilizer: Optional[Stabilizer] = None, sharpen: bool = False) -> np.ndarray:
         """One uint8 BGR video frame: resized to the processing ``size`` (w, h), stylized,
         stabilised over time (``stabilizer``, at the processing size: cheap), resized back to
-        its own size (the resizes are the "resize in"/"resize out" stages)."""
+        its own size (the resizes are the "resize in"/"resize out" stages): bilinear, or with
+        ``sharpen`` guided by the frame's own edges (pipelines/upsample.py)."""
         h, w = img.shape[:2]
         small = img
         if size != (w, h):
@@ -211,7 +213,8 @@ class Stylizer(Pipeline):
                 out = stabilizer(small, out)
         if size != (w, h):
             with self.stages("resize out"):
-                out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+                out = (upsample.guided(out, small, img) if sharpen else
+                       cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR))
         return out
 
     def _copy(self, name: str):
