@@ -51,13 +51,17 @@ style-data: setup
 	$(BIN)/python -m stylert.export.data_fetch
 
 # The distilled student: the bundled AdaIN default (export/defaults/adain.* and its package).
-# About 1.1 h on a 2-core CPU; an interrupted run continues. Judge a new one with
-# benchmarks/quality.py before committing it.
+# Two stages: the distilled student (1.1 h on a 2-core CPU), then 3000 more decoder steps with
+# a stronger style weight and the structure term (39 min on one thread); an interrupted run
+# continues. Judge a new one with benchmarks/quality.py and student_select.py before committing it.
 STUDENT := --data debian --size 96 --batch 4 --steps 10000 --distill-steps 2000 --every 500 \
   --style-weight 0.1 --recon-weight 5000
+STUDENT2 := --data debian --size 96 --batch 4 --every 250 --recon-weight 5000 --steps 3000 --lr 2e-4 \
+  --style-weight 0.3 --structure-weight 200
 student: style-data
 	$(BIN)/stylert train student $(STUDENT) --out runs/student --resume
-	cp runs/student/adain.pt runs/student/adain.md runs/student/adain.png export/defaults/
+	$(BIN)/stylert train student $(STUDENT2) --init runs/student/adain.pt --out runs/student2/train --resume
+	cp runs/student2/train/adain.pt runs/student2/train/adain.md runs/student2/train/adain.png export/defaults/
 	$(ADAIN_PACKAGE)
 
 # The teacher-size model (the VGG-16 HED encoder and a full decoder): a package to build,

@@ -74,13 +74,14 @@ def test_adain_default_stylises_held_out_pairs():
             rows.append(figures(content, out, style))
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     assert len(rows) == 4
-    # Floors under what the bundled default (the distilled student) measured here: colour
-    # 0.86, texture 0.78, structure 0.43 (worst 0.34); the random-encoder default before it
-    # (0.79, 0.76, 0.33, worst 0.29) fails them. An unrelated image keeps structure ~0.03.
-    assert mean["colour_moved"] > 0.8, mean
-    assert mean["texture_moved"] > 0.7, mean
-    assert mean["structure_kept"] > 0.37, mean
-    assert min(r["structure_kept"] for r in rows) > 0.3, rows  # every picture still shows its content
+    # Floors under what the bundled default (the student after its second stage) measured here:
+    # colour 0.91, texture 0.76, structure 0.47 (worst 0.35); the first-stage student before it
+    # (0.86, 0.78, 0.43, worst 0.34) fails them on colour and structure, and the random-encoder
+    # default before that (0.79, 0.76, 0.33) on all three. An unrelated image keeps structure ~0.03.
+    assert mean["colour_moved"] > 0.88, mean
+    assert mean["texture_moved"] > 0.72, mean
+    assert mean["structure_kept"] > 0.45, mean
+    assert min(r["structure_kept"] for r in rows) > 0.33, rows  # every picture still shows its content
 
 
 @pytest.mark.skipif("stylegan" not in KINDS, reason="no StyleGAN default yet")
