@@ -31,7 +31,6 @@ the connection keeps serving.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import logging
@@ -39,7 +38,6 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -48,7 +46,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..limits import MAX_PIXELS
-from .http import _NAME, _Server, _Server6, url_of
+from .http import _NAME, TrackedHandler, _Server, _Server6, bind_problem, url_of
 from .sinks import Sink
 from .sources import Source
 
@@ -125,35 +123,9 @@ class _Client:
         self.send(0x1, json.dumps(obj).encode("utf-8"))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "stylert"
-    sys_version = ""
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30.0  # a page that sends nothing (not even half a frame) for this long is dropped
-
-    def setup(self):
-        super().setup()
-        self.server.sink._enter(self.connection)
-
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-        finally:
-            self.server.sink._leave(self.connection)
-
-    def log_message(self, format, *args):
-        pass
-
-    def _send(self, code: int, ctype: str, body: bytes):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def do_GET(self):
         src: BrowserSource = self.server.sink
@@ -275,7 +247,8 @@ class BrowserSource(Source):
         try:
             self._server = cls((self.host, port), _Handler)
         except OSError as e:
-            raise VideoError(_bind_problem(self.host, port, e)) from None
+            raise VideoError(bind_problem(f"cannot serve the camera page on {url_of(self.host, port)}", self.host,
+                                          port, e, lambda h, p: f"--source browser://{h}:{p}", DEFAULT_PORT)) from None
         self._server.sink = self
         self.port = int(self._server.server_address[1])
         self.url = url_of(self.host, self.port)
@@ -454,20 +427,6 @@ class BrowserSink(Sink):
     @property
     def serving(self) -> str:
         return f"live: camera page at {self.source.url} (open it in a browser; it sends its camera here)"
-
-
-def _bind_problem(host: str, port: int, e: OSError) -> str:
-    where = f"cannot serve the camera page on {url_of(host, port)}"
-    if isinstance(e, socket.gaierror):
-        return f"{where}: unknown host {host}: write an address of this machine, e.g. browser://127.0.0.1:{port}"
-    if e.errno == errno.EADDRINUSE:
-        nxt = port + 1 if 0 < port < 65535 else DEFAULT_PORT
-        return f"{where}: address already in use: choose another port (--source browser://{host}:{nxt})"
-    if e.errno == errno.EADDRNOTAVAIL:
-        return f"{where}: {host} is not an address of this machine: use 127.0.0.1 (and an SSH tunnel from elsewhere)"
-    if e.errno == errno.EACCES:
-        return f"{where}: permission denied (ports below 1024 need root): choose a port such as {DEFAULT_PORT}"
-    return f"{where}: {e.strerror or e}: choose another address or port"
 
 
 def open_browser(text: str) -> BrowserSource:

@@ -149,11 +149,13 @@ _PAGE = """<!doctype html>
 
 
 # ----------------------------------------------------------------------------- server
-class _Handler(BaseHTTPRequestHandler):
+class TrackedHandler(BaseHTTPRequestHandler):
+    """What stylert's small servers (this MJPEG sink, the browser camera source) share: each
+    connection registered with the server's owner (``server.sink._enter/_leave``, so close()
+    can end it), no request log (the app prints its own summary), one-shot responses."""
+
     server_version = "stylert"
     sys_version = ""
-    protocol_version = "HTTP/1.0"   # one response per connection; the stream ends with it
-    timeout = 30.0                  # a viewer that takes nothing for this long is dropped
 
     def setup(self):
         super().setup()
@@ -167,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.sink._leave(self.connection)
 
-    def log_message(self, format, *args):  # silenced: the app prints its own summary
+    def log_message(self, format, *args):
         pass
 
     def _send(self, code: int, ctype: str, body: bytes, cache: bool = False):
@@ -180,6 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+class _Handler(TrackedHandler):
+    protocol_version = "HTTP/1.0"   # one response per connection; the stream ends with it
+    timeout = 30.0                  # a viewer that takes nothing for this long is dropped
 
     def do_GET(self):
         sink: HttpSink = self.server.sink
@@ -259,6 +266,25 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+def bind_problem(where: str, host: str, port: int, e: OSError, example, default: int) -> str:
+    """Why a server could not listen on host:port, and the fix; ``example(host, port)`` writes
+    the option that would name another address (e.g. "--output http://127.0.0.1:8081/"),
+    ``default`` is the server's usual port."""
+    if isinstance(e, socket.gaierror):
+        return f"{where}: unknown host {host}: write an address of this machine, e.g. {example('127.0.0.1', port)}"
+    if e.errno == errno.EADDRINUSE:
+        nxt = port + 1 if 0 < port < 65535 else default
+        return f"{where}: address already in use: choose another port ({example(host, nxt)})"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return (f"{where}: {host} is not an address of this machine: use 127.0.0.1 (this machine only) "
+                f"or one of its LAN addresses (see `ip addr`)")
+    if e.errno == errno.EACCES:
+        return f"{where}: permission denied (ports below 1024 need root): choose a port such as {default}"
+    if e.errno == errno.EAFNOSUPPORT:
+        return f"{where}: IPv6 is not available here: use an IPv4 address such as 127.0.0.1"
+    return f"{where}: {e.strerror or e}: choose another address or port"
+
+
 class HttpSink(Sink):
     """Serves the written frames as MJPEG on ``http://HOST:PORT/`` (see the module doc).
 
@@ -294,7 +320,8 @@ class HttpSink(Sink):
         try:
             self._server = server_cls((host, port), _Handler)
         except OSError as e:
-            raise VideoError(self._bind_problem(host, port, e)) from None
+            raise VideoError(bind_problem(f"cannot serve {url_of(host, port)}", host, port, e,
+                                          lambda h, p: f"--output {url_of(h, p)}", DEFAULT_PORT)) from None
         self._server.sink = self
         self.port = int(self._server.server_address[1])
         self.url = url_of(host, self.port)
@@ -302,24 +329,6 @@ class HttpSink(Sink):
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"stylert-http-{self.port}", daemon=True)
         self._thread.start()
-
-    @staticmethod
-    def _bind_problem(host: str, port: int, e: OSError) -> str:
-        where = f"cannot serve {url_of(host, port)}"
-        if isinstance(e, socket.gaierror):
-            return (f"{where}: unknown host {host}: write an address of this machine, "
-                    f"e.g. --output http://127.0.0.1:{port or DEFAULT_PORT}/")
-        if e.errno == errno.EADDRINUSE:
-            nxt = port + 1 if 0 < port < 65535 else DEFAULT_PORT
-            return f"{where}: address already in use: choose another port (--output {url_of(host, nxt)})"
-        if e.errno == errno.EADDRNOTAVAIL:
-            return (f"{where}: {host} is not an address of this machine: use 127.0.0.1 (this machine only) "
-                    f"or one of its LAN addresses (see `ip addr`)")
-        if e.errno == errno.EACCES:
-            return f"{where}: permission denied (ports below 1024 need root): choose a port such as {DEFAULT_PORT}"
-        if e.errno == errno.EAFNOSUPPORT:
-            return f"{where}: IPv6 is not available here: use an IPv4 address such as 127.0.0.1"
-        return f"{where}: {e.strerror or e}: choose another address or port"
 
     # -------------------------------------------------------------- the pipeline side
     def write(self, frame: np.ndarray) -> None:
