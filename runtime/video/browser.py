@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..limits import MAX_PIXELS
-from .http import _NAME, TrackedHandler, _Server, _Server6, bind_problem, url_of
+from .http import _NAME, Served, TrackedHandler, _Server, _Server6, bind_problem, url_of
 from .sinks import Sink
 from .sources import Source
 
@@ -225,7 +225,7 @@ class _Handler(TrackedHandler):
 
 
 # ----------------------------------------------------------------------------- source and sink
-class BrowserSource(Source):
+class BrowserSource(Served, Source):
     """Pages' cameras as one live source (see the module doc). ``port=0``: any free port;
     ``.url`` says which. ``poll(timeout)`` gives ``(image, tag, arrival_ns)`` or None;
     ``sinks`` holds the sink that sends results back to the pages (``write_tagged``)."""
@@ -290,44 +290,12 @@ class BrowserSource(Source):
         self.text = str(text)
 
     def close(self) -> None:
-        with self._cond:
-            if self._closing:
-                return
-            self._closing = True
-            self._cond.notify_all()
-            conns, threads = list(self._conns), list(self._threads)
-        deadline = time.monotonic() + 2.0
-        self._server.shutdown()
-        self._server.server_close()
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        self._stop_serving()
 
     def __repr__(self):
         return f"BrowserSource({self.url!r}, clients={self.clients}, frames={self.frames})"
 
     # ------------------------------------------------------------ server side
-    def _enter(self, conn):
-        with self._cond:
-            if self._closing:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-            self._conns.add(conn)
-            self._threads.add(threading.current_thread())
-
-    def _leave(self, conn):
-        with self._cond:
-            self._conns.discard(conn)
-            self._threads.discard(threading.current_thread())
-
     def _join(self, conn) -> _Client:
         with self._cond:
             self._next += 1

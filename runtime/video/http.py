@@ -285,7 +285,50 @@ def bind_problem(where: str, host: str, port: int, e: OSError, example, default:
     return f"{where}: {e.strerror or e}: choose another address or port"
 
 
-class HttpSink(Sink):
+class Served:
+    """The owner's side of a TrackedHandler server (HttpSink, BrowserSource): the open
+    connections and their threads, kept under ``_cond`` so that close() can end them. The
+    owner sets ``_cond``, ``_closing``, ``_conns``, ``_threads``, ``_server`` and ``_thread``."""
+
+    def _enter(self, conn: socket.socket) -> None:
+        with self._cond:
+            if self._closing:  # accepted during close(): end it at once
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self._conns.add(conn)
+            self._threads.add(threading.current_thread())
+
+    def _leave(self, conn: socket.socket) -> None:
+        with self._cond:
+            self._conns.discard(conn)
+            self._threads.discard(threading.current_thread())
+
+    def _stop_serving(self) -> None:
+        """Stops serving: open connections end, threads are joined (about 2 s at most)."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + 2.0
+        self._server.shutdown()        # the accept loop ends (within its 0.1 s poll)
+        self._server.server_close()    # the listening socket is closed
+        with self._cond:
+            conns, threads = list(self._conns), list(self._threads)
+        for c in conns:                # wakes handlers blocked in a send to a stalled client
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
+class HttpSink(Served, Sink):
     """Serves the written frames as MJPEG on ``http://HOST:PORT/`` (see the module doc).
 
     ``port=0`` picks a free port; ``.port`` and ``.url`` tell which. Binds only ``host``.
@@ -360,24 +403,7 @@ class HttpSink(Sink):
 
     def close(self) -> None:
         """Stops serving: viewers' connections end, threads are joined (about 2 s at most)."""
-        with self._cond:
-            if self._closing:
-                return
-            self._closing = True
-            self._cond.notify_all()
-        deadline = time.monotonic() + 2.0
-        self._server.shutdown()        # the accept loop ends (within its 0.1 s poll)
-        self._server.server_close()    # the listening socket is closed
-        with self._cond:
-            conns, threads = list(self._conns), list(self._threads)
-        for c in conns:                # wakes viewers blocked in a send to a stalled client
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        self._stop_serving()
 
     def __enter__(self):
         return self
@@ -389,22 +415,6 @@ class HttpSink(Sink):
         return f"HttpSink({self.url!r}, viewers={self.viewers}, frames={self.frames})"
 
     # -------------------------------------------------------------- the server side
-    def _enter(self, conn: socket.socket) -> None:
-        with self._cond:
-            if self._closing:  # accepted during close(): end it at once
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-            self._conns.add(conn)
-            self._threads.add(threading.current_thread())
-
-    def _leave(self, conn: socket.socket) -> None:
-        with self._cond:
-            self._conns.discard(conn)
-            self._threads.discard(threading.current_thread())
-
     def _wait_first(self, timeout: float) -> Optional[bytes]:
         with self._cond:
             self._cond.wait_for(lambda: self._closing or self._jpeg is not None, timeout=timeout)
