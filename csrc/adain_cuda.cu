@@ -193,6 +193,24 @@ constexpr int kSums = kMasked ? 5 : 2;  // d, d^2 (and, masked, w, w*d, w*d^2)
 template <bool kMasked>
 using Acc = std::conditional_t<kMasked, double, float>;
 
+// The kUnroll vectors of one step of thread g of G (vector j0 + u * G of the segment): x into
+// v, the mask into w; a vector past the end gets x = fill, w = 0.
+template <int N, bool kMasked, typename T>
+__device__ void load_step(const T* xb, const float* mb, int64_t j0, int64_t G, int64_t nvec, float fill,
+                          float (&v)[kUnroll][N], float (&w)[kUnroll][N]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int64_t j = j0 + u * G;
+    if (j < nvec) {
+      Io<T, N>::load(xb + j * N, v[u]);
+      if constexpr (kMasked) Io<float, N>::load(mb + j * N, w[u]);
+    } else {
+#pragma unroll
+      for (int e = 0; e < N; ++e) v[u][e] = fill, w[u][e] = 0.0f;
+    }
+  }
+}
+
 // Accumulates elements [begin, end) (end - begin a multiple of N) assigned to thread g of
 // G: vector j of the segment goes to thread j % G.
 template <int N, bool kMasked, typename T>
@@ -206,17 +224,7 @@ __device__ void accumulate(const T* x, const float* m, int64_t begin, int64_t en
   int it = 0;
   for (int64_t j0 = g; j0 < nvec; j0 += kUnroll * G) {
     float v[kUnroll][N], w[kUnroll][N];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t j = j0 + u * G;
-      if (j < nvec) {
-        Io<T, N>::load(xb + j * N, v[u]);
-        if constexpr (kMasked) Io<float, N>::load(mb + j * N, w[u]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < N; ++e) v[u][e] = k, w[u][e] = 0.0f;  // d = 0, w = 0: no effect
-      }
-    }
+    load_step<N, kMasked>(xb, mb, j0, G, nvec, k, v, w);  // past the end: d = 0, w = 0, no effect
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
@@ -318,14 +326,7 @@ __device__ void write(const T* x, T* o, const float* m, int64_t begin, int64_t e
   const float* mb = kMasked ? m + begin : nullptr;
   for (int64_t j0 = g; j0 < nvec; j0 += kUnroll * G) {
     float v[kUnroll][N], w[kUnroll][N];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t j = j0 + u * G;
-      if (j < nvec) {
-        Io<T, N>::load(xb + j * N, v[u]);
-        if constexpr (kMasked) Io<float, N>::load(mb + j * N, w[u]);
-      }
-    }
+    load_step<N, kMasked>(xb, mb, j0, G, nvec, 0.0f, v, w);  // past the end: not stored below
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t j = j0 + u * G;
