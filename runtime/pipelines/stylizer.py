@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import adain as fused
 from ..errors import ImageError, UsageError
-from ..images import MAX_PIXELS, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
+from ..images import MAX_PIXELS, check_size, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
 from ..package import Package
 from . import Pipeline
 from . import upsample
@@ -228,9 +228,7 @@ class Stylizer(Pipeline):
             raise ImageError(f"frames are empty (shape {frames.shape}): give at least one pixel")
         if frames.dtype == np.uint8 and frames.ndim in (3, 4) and frames.shape[-1] == 3:
             batch = frames[None] if frames.ndim == 3 else frames
-            if batch.shape[1] * batch.shape[2] > self.max_pixels:
-                raise ImageError(f"frame is {batch.shape[2]}x{batch.shape[1]}, above the limit of "
-                                 f"{self.max_pixels} pixels: resize it first")
+            check_size(batch.shape[2], batch.shape[1], "frame", self.max_pixels)
             return np.concatenate([to_nchw(f, bgr) for f in batch]), True
         if frames.dtype == np.float32 and frames.ndim == 4 and frames.shape[1] == 3:
             return frames, False
