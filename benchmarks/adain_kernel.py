@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stylert import adain
-from stylert.apps.bench import CHANNELS, kernel_candidates as candidates_for
+from stylert.bench import CHANNELS, kernel_candidates as candidates_for
 from stylert.sysinfo import describe
 from stylert.timing import NOISY_CV, interleaved, save_results, summarize
 

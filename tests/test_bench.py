@@ -6,7 +6,7 @@ import json
 import pytest
 
 from stylert import cli
-from stylert.apps import bench
+from stylert.bench import probes
 from helpers import cli_error as _error  # noqa: E402
 
 
@@ -105,7 +105,7 @@ def test_gpu_clock_warnings(tmp_path):
     def fake(output, rc=0):
         smi.write_text(f"#!/bin/sh\necho '{output}'\nexit {rc}\n")
         smi.chmod(0o755)
-        return bench.gpu_warnings(str(smi))
+        return probes.gpu_warnings(str(smi))
 
     assert fake("0x0000000000000002, 1410, 1410") == []  # locked (user-defined clocks), no slowdown
     unlocked = fake("0x0000000000000000, 1755, 1980")
@@ -113,7 +113,7 @@ def test_gpu_clock_warnings(tmp_path):
     hot = fake("0x0000000000000046, 1200, 1410")  # locked, but power-capped and thermal-throttled
     assert len(hot) == 1 and "software power cap, hardware thermal slowdown" in hot[0]
     assert fake("[N/A], [N/A], [N/A]") == [] and fake("", rc=9) == []
-    assert bench.gpu_warnings(str(tmp_path / "missing")) == []
+    assert probes.gpu_warnings(str(tmp_path / "missing")) == []
 
 
 def test_device_memory_of_cupy_backends_is_the_growth_since_the_reset(monkeypatch):
@@ -126,9 +126,9 @@ def test_device_memory_of_cupy_backends_is_the_growth_since_the_reset(monkeypatc
     fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(memGetInfo=lambda: (free[0], 10000 * 2**20))))
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.delitem(sys.modules, "cupy", raising=False)
-    assert bench._device_mb(reset=True) is None  # no GPU pipeline: nothing to report
+    assert probes._device_mb(reset=True) is None  # no GPU pipeline: nothing to report
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    assert bench._device_mb() == 2000.0  # CUDA started inside the pipeline: all of it counts
-    assert bench._device_mb(reset=True) == 0.0
+    assert probes._device_mb() == 2000.0  # CUDA started inside the pipeline: all of it counts
+    assert probes._device_mb(reset=True) == 0.0
     free[0] -= 300 * 2**20
-    assert bench._device_mb() == 300.0
+    assert probes._device_mb() == 300.0

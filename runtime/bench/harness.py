@@ -1,0 +1,165 @@
+"""The bench's harness: every combination (backend x precision x size x batch) built once
+(its build time is the cold start), warmed up, then timed together with the others in
+turns (A, B, A, B, ...) so that a noisy machine shifts all of them alike; ratios against
+the baseline are medians of per-pair ratios. Per-stage times come from the pipelines' own
+stage timers."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import resource
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .. import families
+from ..errors import BenchError
+from ..timing import NOISY_CV, interleaved, summarize
+from .probes import _device_mb, _rss_mb, gpu_warnings, machine_warnings
+
+# The model families, plus the fused kernel alone and live (a camera frame through the Stylizer).
+MODELS = (*families.KINDS, "kernel", "live")
+# 0: the model's own size; live: processing widths (4:3) for a 640x480 camera frame
+DEFAULT_SIZES = {**{f.kind: f.bench_sizes for f in families.FAMILIES.values()}, "kernel": [32, 64], "live": [320]}
+LIVE_SOURCE = (640, 480)
+# a backend with each input shape captured into a CUDA graph, to compare with it plain
+GRAPHS = {"tensorrt+graphs": "tensorrt", "onnxruntime-cuda+graphs": "onnxruntime-cuda"}
+
+
+
+def _live_size(width: int) -> Tuple[int, int]:
+    """A processing width -> (width, height) with the camera frame's 4:3 shape."""
+    return width, max(16, round(width * LIVE_SOURCE[1] / LIVE_SOURCE[0]))
+
+
+def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str:
+    """A combination's name in tables and reports (and how --compare matches rows)."""
+    if model == "live":
+        (w, h), (sw, sh) = _live_size(size), LIVE_SOURCE
+        return f"{backend} {precision} {w}x{h} from {sw}x{sh}"
+    return f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
+
+
+@contextlib.contextmanager
+def _cuda_graphs(on: bool):
+    """STYLERT_CUDA_GRAPHS while a pipeline opens its engines (backends.cuda.graphs_wanted)."""
+    previous = os.environ.get("STYLERT_CUDA_GRAPHS")
+    os.environ["STYLERT_CUDA_GRAPHS"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["STYLERT_CUDA_GRAPHS"]
+        else:
+            os.environ["STYLERT_CUDA_GRAPHS"] = previous
+
+
+def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
+              batch: int) -> Tuple[object, Callable[[], object]]:
+    """(pipeline, one timed call) for a combination."""
+    graphs = backend in GRAPHS
+    backend = GRAPHS.get(backend, backend)
+    if model == "live":
+        from ..images import ASSETS
+        from ..pipelines.stylizer import Stylizer
+        from ..video import DemoSource
+
+        with _cuda_graphs(graphs):
+            p = Stylizer(package, backend=backend, precision=precision)
+        p.set_style(str(ASSETS / "coffee.jpg"))
+        demo = DemoSource(*LIVE_SOURCE, frames=30, fps=1e6)  # the demo scene's frames, unpaced
+        frames = itertools.cycle([demo.read() for _ in range(30)])
+        return p, lambda: p.frame(next(frames), _live_size(size))
+    family = families.get(model)
+    with _cuda_graphs(graphs):
+        p = family.pipeline_class()(package, backend=backend, precision=precision)
+    return p, families.resolve(family.bench)(p, size, batch)
+
+
+def _live_run(backend: str, precision: str, size: int, package: Optional[str], seconds: float) -> Dict:
+    """`stylert live` on the camera-paced demo scene (30 FPS, 640x480) for ``seconds``:
+    FPS at the sink, capture-to-output latency, dropped frames (threads overlap here)."""
+    from ..apps.live import LiveOptions, run as live_run
+
+    s = live_run(LiveOptions(source="demo", outputs=["none"], size=_live_size(size), backend=backend,
+                             precision=precision, package=package, duration=seconds, quiet=True))
+    return {"fps": s["fps"], "latency_ms": s["latency_ms"], "frames_captured": s["frames_captured"],
+            "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
+
+
+def warnings_for(stats: Dict, iterations: int) -> List[str]:
+    out = []
+    if stats["cv"] > NOISY_CV:
+        out.append(f"noisy: coefficient of variation {stats['cv']:.0%}")
+    if iterations < 10:
+        out.append(f"only {iterations} iterations")
+    return out
+
+
+
+def run(model: str, backends: List[str], precisions: List[str], sizes: List[int], batches: List[int],
+        warmup: int, iterations: int, seconds: float, baseline: Optional[str], package: Optional[str],
+        progress: bool = True) -> Dict:
+    """All combinations, timed in turns; returns the report (see README)."""
+    if model not in MODELS:
+        raise BenchError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if model == "live" and batches != [1]:
+        raise BenchError("live takes one camera frame at a time: leave out --batch")
+    if model == "live" and not all(16 <= s <= LIVE_SOURCE[0] for s in sizes):
+        raise BenchError(f"live --size takes processing widths from 16 to {LIVE_SOURCE[0]} (height: 3/4 of it)")
+    combos = list(itertools.product(backends, precisions, sizes, batches))
+    if baseline == "torch-eager":
+        combos = [("torch", "fp32", s, b) for s in sizes for b in batches] + \
+                 [c for c in combos if c[:2] != ("torch", "fp32")]
+    pipes, calls, cold, rss, device = {}, {}, {}, {}, {}
+    for backend, precision, size, batch in combos:
+        key = _key(model, backend, precision, size, batch)
+        t0, before = time.perf_counter(), _rss_mb()
+        _device_mb(reset=True)
+        pipe, call = _pipeline(model, package, backend, precision, size, batch)
+        call()  # the first call allocates the sessions' buffers: part of the footprint
+        cold[key], rss[key], device[key] = time.perf_counter() - t0, _rss_mb() - before, _device_mb()
+        pipes[key], calls[key] = pipe, call
+    for pipe in pipes.values():
+        pipe.stages.enabled = True
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(desc=f"bench {model}", unit="round", leave=False)
+    samples = interleaved(calls, warmup=warmup, min_iterations=iterations, min_seconds=seconds,
+                          max_iterations=max(iterations, 10_000), gap_s=0.05,
+                          progress=(lambda r: bar.update()) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    rows = []
+    for (backend, precision, size, batch), key in zip(combos, samples):
+        stats = summarize(samples[key])
+        pipe = pipes[key]
+        n_calls = len(samples[key]) + warmup
+        stages = {name: float(np.median(v)) / 1e6 for name, v in pipe.stages.collect().items()
+                  if len(v) >= n_calls}  # stages that run once per call
+        row = {"model": model, "backend": pipe.backend,
+               "precision": precision, "size": size, "batch": batch, "key": key, **stats,
+               "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
+               "rss_growth_mb": rss[key], "device_peak_mb": device[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
+               "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key])),
+               "engines": {g: e.info() for g, e in pipe.engines.items() if e.info()}}
+        base = _key(model, "torch", "fp32", size, batch) if baseline else None
+        if base:
+            ratio = np.asarray(samples[base], np.float64) / np.asarray(samples[key], np.float64)
+            row["speedup_vs_baseline"] = float(np.median(ratio))
+        if model == "live":
+            row["live"] = _live_run(backend, precision, size, package, max(seconds, 1.0))
+        rows.append(row)
+    from ..sysinfo import describe
+
+    packages = {key: {"path": str(p.package.path), "checksum": p.package.meta.get("checksum")}
+                for key, p in pipes.items()}
+    return {"system": describe(), "model": model, "rows": rows, "packages": packages,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "machine_warnings": machine_warnings() + (gpu_warnings() if any(
+                "cuda" in r["backend"] or "tensorrt" in r["backend"] for r in rows) else []),
+            "baseline": baseline}

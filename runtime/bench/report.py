@@ -1,0 +1,133 @@
+"""The bench's report: the markdown table, the plot, and --compare of two JSON reports."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Dict
+
+import numpy as np
+
+from ..errors import BenchError
+from ..timing import NOISY_CV
+
+STAGE_ORDER = ["resize in", "pre-process", "host->device", "encoder", "mapping", "adain", "synthesis", "decoder",
+               "device->host", "post-process", "resize out"]
+
+
+
+def markdown(report: Dict) -> str:
+    rows = report["rows"]
+    present = {s for r in rows for s in r["stages_median_ms"]}
+    stage_names = [s for s in STAGE_ORDER if s in present]
+    head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start", "RSS +"]
+    gpu = any(r.get("device_peak_mb") is not None for r in rows)
+    if gpu:
+        head.append("device memory")
+    if report["baseline"]:
+        head.append(f"vs {report['baseline']}")
+    head += [f"{s} (median)" for s in stage_names]
+    live = any("live" in r for r in rows)
+    if live:
+        head += ["live FPS", "capture->output p50", "p95", "dropped"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for r in rows:
+        cells = [r["key"], f"{r['min_ms']:.2f} ms", f"{r['median_ms']:.2f} ms", f"{r['p90_ms']:.2f} ms",
+                 f"{r['p95_ms']:.2f} ms", f"{r['p99_ms']:.2f} ms", f"{r['max_ms']:.2f} ms",
+                 f"{r['cv']:.0%}" + (" (noisy)" if r["cv"] > NOISY_CV else ""), f"{r['throughput_per_s']:.1f}",
+                 f"{r['cold_start_s']:.2f} s", f"{r.get('rss_growth_mb', 0):.0f} MB"]
+        if gpu:
+            peak = r.get("device_peak_mb")
+            cells.append("" if peak is None else f"{peak:.0f} MB")
+        if report["baseline"]:
+            cells.append(f"{r['speedup_vs_baseline']:.2f}×" if "speedup_vs_baseline" in r else "")
+        cells += [f"{r['stages_median_ms'][s]:.2f} ms" if s in r["stages_median_ms"] else "" for s in stage_names]
+        if live:
+            e = r["live"]
+            cells += [f"{e['fps']:.1f}", f"{e['latency_ms']['p50']:.0f} ms", f"{e['latency_ms']['p95']:.0f} ms",
+                      f"{e['frames_dropped']}/{e['frames_captured']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [w for r in rows for w in (f"{r['key']}: {x}" for x in r["warnings"])] + report["machine_warnings"]
+    for r in rows:  # what trtexec reports beside the latency
+        for graph, e in r.get("engines", {}).items():
+            lines.append(f"{r['key']}: {graph} engine {e['engine_mb']:.1f} MB, built or loaded in {e['setup_s']:.1f} s, "
+                         f"enqueue median {e['enqueue_median_ms']:.3f} ms, CUDA graph {'on' if e['cuda_graph'] else 'off'}")
+    lines += ["", f"{report['system']['cpu']}, {report['system']['logical_cores']} cores; peak RSS "
+              f"{report['peak_rss_mb']:.0f} MB (whole run)"]
+    lines += [f"warning: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def plot(report: Dict, path: str) -> None:
+    """A PNG: latency distributions per combination (left) and stacked per-stage medians (right)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BenchError("--plot needs matplotlib: pip install 'stylert[plot]'") from None
+    rows = report["rows"]
+    keys = [r["key"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.5 * len(rows)), sharey=True)
+    try:
+        left.boxplot([r["samples_ms"] for r in rows], orientation="horizontal", showfliers=True)
+    except TypeError:  # matplotlib < 3.10
+        left.boxplot([r["samples_ms"] for r in rows], vert=False, showfliers=True)
+    left.set_yticks(range(1, len(rows) + 1), keys)
+    left.set_xlabel("latency per call (ms)")
+    left.set_title(f"stylert bench {report['model']}: latency distribution")
+    stages = [s for s in STAGE_ORDER if any(s in r["stages_median_ms"] for r in rows)]
+    start = np.zeros(len(rows))
+    for s in stages:
+        widths = np.array([r["stages_median_ms"].get(s, 0.0) for r in rows])
+        right.barh(range(1, len(rows) + 1), widths, left=start, label=s)
+        start += widths
+    right.set_xlabel("median per stage (ms)")
+    if stages:
+        right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    right.set_title("where the time goes")
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise BenchError(f"cannot write {path}: {e.strerror}") from None
+    finally:
+        plt.close(fig)
+
+
+def compare(old: Dict, new: Dict) -> str:
+    """Median latency of the combinations both reports have, and the change."""
+    before = {r["key"]: r for r in old["rows"]}
+    lines = ["| combination | old median | new median | change |", "|---|---:|---:|---:|"]
+    shared = [r for r in new["rows"] if r["key"] in before]
+    if not shared:
+        raise BenchError("the two reports have no combination in common (model, backend, precision, size, batch)")
+    for r in shared:
+        o = before[r["key"]]["median_ms"]
+        change = r["median_ms"] / o - 1
+        word = "same" if abs(change) < 0.005 else f"{abs(change):.0%} " + ("faster" if change < 0 else "slower")
+        lines.append(f"| {r['key']} | {o:.2f} ms | {r['median_ms']:.2f} ms | {word} |")
+    if old["system"].get("cpu") != new["system"].get("cpu"):
+        lines.append(f"\nwarning: different machines ({old['system'].get('cpu')} vs {new['system'].get('cpu')})")
+    return "\n".join(lines)
+
+
+def load_report(path: str) -> Dict:
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        raise BenchError(f"cannot read {path}: {str(e)[:100]}") from None
+    rows = report.get("rows") if isinstance(report, dict) else None
+    if not isinstance(rows, list) or not isinstance(report.get("system"), dict):
+        raise BenchError(f"{path} is not a `stylert bench --json` report")
+    for r in rows:  # what compare reads of each row
+        median = r.get("median_ms") if isinstance(r, dict) else None
+        if not (isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(median, (int, float))
+                and math.isfinite(median) and median > 0):
+            raise BenchError(f"{path}: a row without a key and a positive median_ms: not a `stylert bench --json` "
+                             f"report, or an edited one")
+    return report
