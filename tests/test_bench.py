@@ -2,6 +2,7 @@
 the bad options (timings themselves are never asserted)."""
 
 import json
+import os
 
 import pytest
 
@@ -132,3 +133,53 @@ def test_device_memory_of_cupy_backends_is_the_growth_since_the_reset(monkeypatc
     assert probes._device_mb(reset=True) == 0.0
     free[0] -= 300 * 2**20
     assert probes._device_mb() == 300.0
+
+
+@pytest.fixture
+def graph_backend(monkeypatch):
+    """A stand-in "onnxruntime-cuda" that can capture CUDA graphs (``graphs=True``): it records
+    the cuda_graphs option and STYLERT_CUDA_GRAPHS as its opener sees them, then opens the
+    graphs on the CPU provider; the self-check passes."""
+    from types import SimpleNamespace
+
+    from stylert import backends
+    from stylert.backends import onnxrt
+
+    seen = []
+
+    def open_graphs(pkg, names, precision, spin=True, **options):
+        seen.append((options, os.environ.get("STYLERT_CUDA_GRAPHS")))
+        return onnxrt._opener(onnxrt.CPU)(pkg, names, precision, spin)
+
+    monkeypatch.setattr(backends, "REGISTRY", {
+        "onnxruntime-cuda": backends.Backend("onnxruntime-cuda", lambda: "", open_graphs, graphs=True)})
+    monkeypatch.setattr(backends.selfcheck, "check", lambda *a, **k: SimpleNamespace(passed=True, detail=""))
+    backends._probe.cache_clear()
+    yield seen
+    backends._probe.cache_clear()
+
+
+def test_cuda_graphs_are_an_explicit_option_and_the_environment_is_left_alone(graph_backend, monkeypatch):
+    from stylert.bench import harness
+
+    monkeypatch.setenv("STYLERT_CUDA_GRAPHS", "1")  # the user's setting, which the bench overrides per backend
+    before = dict(os.environ)
+    report = harness.run("ae", ["onnxruntime-cuda+graphs", "onnxruntime-cuda"], ["fp32"], [0], [1], warmup=1,
+                         iterations=2, seconds=0, baseline=None, package=None, progress=False)
+    assert dict(os.environ) == before
+    assert graph_backend == [({"cuda_graphs": True}, "1"), ({"cuda_graphs": False}, "1")]  # never via the env
+    assert [r["key"] for r in report["rows"]] == ["onnxruntime-cuda+graphs fp32 batch 1",
+                                                  "onnxruntime-cuda fp32 batch 1"]
+
+
+def test_without_an_explicit_option_the_users_environment_decides(graph_backend, monkeypatch):
+    from stylert import backends
+    from stylert.backends.cuda import graphs_wanted
+    from stylert.package import default_package, load
+
+    monkeypatch.setenv("STYLERT_CUDA_GRAPHS", "1")
+    assert graphs_wanted() and graphs_wanted(True) and not graphs_wanted(False)
+    backends.open_engines(load(default_package("ae")), "onnxruntime-cuda")
+    assert graph_backend == [({}, "1")]  # the opener reads STYLERT_CUDA_GRAPHS itself (graphs_wanted(None))
+    monkeypatch.setenv("STYLERT_CUDA_GRAPHS", "0")
+    assert not graphs_wanted() and graphs_wanted(True)

@@ -104,12 +104,13 @@ def _backend_failure(e: Exception) -> bool:
 
 def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
                  graphs: Optional[List[str]] = None, spin: bool = True,
-                 unverified: bool = False) -> Tuple[Dict[str, Engine], Choice]:
+                 unverified: bool = False, cuda_graphs: Optional[bool] = None) -> Tuple[Dict[str, Engine], Choice]:
     """({graph: engine}, the choice) for the package's graphs (or those named): the first
     backend of ``backend``'s order that is available here and passes its self-check on the
     package's reference probe (selfcheck.py). ``precision`` "auto" picks each backend's
     fastest variant; ``unverified`` runs a backend named on its own even when it fails the
-    check; ``spin``: see onnxrt.session."""
+    check; ``spin``: see onnxrt.session; ``cuda_graphs``: capture CUDA graphs or not on the
+    backends that can (None: as STYLERT_CUDA_GRAPHS says)."""
     names = graphs or list(pkg.graphs)
     order, why = _candidates(backend), reasons()
     skipped = []
@@ -120,7 +121,8 @@ def open_engines(pkg: Package, backend: str = "auto", precision: str = "fp32",
         entry = REGISTRY[name]
         mine, picked = _precision(pkg, names, entry, precision)
         try:
-            engines = entry.open(pkg, names, mine, spin)
+            options = {"cuda_graphs": cuda_graphs} if entry.graphs and cuda_graphs is not None else {}
+            engines = entry.open(pkg, names, mine, spin, **options)
         except Exception as e:  # a half-installed GPU stack, or a graph it cannot build, must not end an auto run
             if len(order) == 1 or (isinstance(e, StylertError) and not _backend_failure(e)):
                 raise  # a named backend fails loudly; so do the user's mistakes (e.g. a broken package)

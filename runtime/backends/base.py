@@ -55,12 +55,14 @@ class Backend:
 
     name: str
     probe: Callable[[], str]  # '' when it can run here, else why not (silent, cached)
-    # (package, graph names, precision, spin) -> {graph: Engine}
+    # (package, graph names, precision, spin) -> {graph: Engine}; with ``graphs`` also a
+    # keyword ``cuda_graphs`` (True/False; left out: STYLERT_CUDA_GRAPHS decides)
     open: Callable[..., Dict[str, Engine]]
     # the precision it really runs when asked for one (torch: the fp32 reference weights)
     runs: Callable[[str], str] = lambda precision: precision
     fastest: Tuple[str, ...] = ()  # precision "auto": the first of these the package has, else fp32
     version: Callable[[], str] = lambda: ""  # part of the self-check's verdict key
+    graphs: bool = False  # whether it can capture CUDA graphs (its ``open`` takes ``cuda_graphs``)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,17 @@ device outputs, and CUDA timing events on a stream in the shape timing.Stages ex
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import numpy as np
 
 
-def graphs_wanted() -> bool:
-    """STYLERT_CUDA_GRAPHS=1: capture each input shape into a CUDA graph and replay it (the
-    tensorrt and onnxruntime-cuda backends; a fixed camera size gains, a changing one does not)."""
+def graphs_wanted(cuda_graphs: Optional[bool] = None) -> bool:
+    """Whether to capture each input shape into a CUDA graph and replay it (the tensorrt and
+    onnxruntime-cuda backends; a fixed camera size gains, a changing one does not): the
+    caller's ``cuda_graphs`` when it says, else the user's STYLERT_CUDA_GRAPHS=1."""
+    if cuda_graphs is not None:
+        return cuda_graphs
     return os.environ.get("STYLERT_CUDA_GRAPHS") == "1"
 
 

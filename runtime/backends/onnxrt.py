@@ -177,7 +177,7 @@ class OnnxRuntimeEngine(Engine):
     (``run_native``), all on the pipeline's one stream (``stream``); without CuPy the session
     copies through the host as before.
 
-    ``cuda_graph`` (the CUDA provider, STYLERT_CUDA_GRAPHS=1): ONNX Runtime captures one CUDA
+    ``cuda_graph`` (the CUDA provider; open_engines' cuda_graphs, or STYLERT_CUDA_GRAPHS=1): ONNX Runtime captures one CUDA
     graph per input shape and replays it, which needs every bound address fixed: per shape,
     the inputs are copied into buffers kept for it and the output is written into a buffer
     kept for it (valid until the next call at that shape, as with the tensorrt runner)."""
@@ -263,13 +263,14 @@ def threads() -> int:
 
 
 def _opener(provider: str):
-    def open_graphs(pkg, names: List[str], precision: str, spin: bool = True) -> Dict[str, Engine]:
+    def open_graphs(pkg, names: List[str], precision: str, spin: bool = True,
+                    cuda_graphs: Optional[bool] = None) -> Dict[str, Engine]:
         from ..families import get
         from ..folders import cache_root
 
         cpu = provider == CPU
         cupy = None if cpu else cupy_or_none()
-        graphs = provider == CUDA and cupy is not None and graphs_wanted()
+        graphs = provider == CUDA and cupy is not None and graphs_wanted(cuda_graphs)
         stream = cupy.cuda.Stream(non_blocking=True) if cupy is not None else None  # one per pipeline
         ptr = str(stream.ptr) if stream is not None else None
         engines = {}
@@ -293,6 +294,6 @@ BACKENDS = [
     Backend("onnxruntime-tensorrt", lambda: "" if works(TENSORRT) else TENSORRT_MISSING, _opener(TENSORRT),
             fastest=("fp16",), version=lambda: ort.__version__),
     Backend("onnxruntime-cuda", lambda: "" if works(CUDA) else "no working CUDA provider", _opener(CUDA),
-            fastest=("fp16",), version=lambda: ort.__version__),
+            fastest=("fp16",), version=lambda: ort.__version__, graphs=True),
     Backend("onnxruntime-cpu", lambda: "", _opener(CPU), fastest=("int8",), version=lambda: ort.__version__),
 ]

@@ -6,9 +6,7 @@ stage timers."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import resource
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -43,18 +41,14 @@ def _key(model: str, backend: str, precision: str, size: int, batch: int) -> str
     return f"{backend} {precision}" + (f" {size}x{size}" if size else "") + f" batch {batch}"
 
 
-@contextlib.contextmanager
-def _cuda_graphs(on: bool):
-    """STYLERT_CUDA_GRAPHS while a pipeline opens its engines (backends.cuda.graphs_wanted)."""
-    previous = os.environ.get("STYLERT_CUDA_GRAPHS")
-    os.environ["STYLERT_CUDA_GRAPHS"] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["STYLERT_CUDA_GRAPHS"]
-        else:
-            os.environ["STYLERT_CUDA_GRAPHS"] = previous
+def _open(cls, package: Optional[str], backend: str, precision: str, cuda_graphs: bool):
+    """A pipeline of ``cls`` as its constructor makes one, on engines opened with CUDA graphs
+    on or off as asked (the "+graphs" backends), whatever STYLERT_CUDA_GRAPHS says."""
+    from ..pipelines import open_pipeline
+
+    pkg, engines, choice = open_pipeline(package, cls.kind, cls.__name__, backend, precision, cls.graphs,
+                                         cls.spin, cuda_graphs=cuda_graphs)
+    return cls.over(pkg, engines, choice)
 
 
 def _pipeline(model: str, package: Optional[str], backend: str, precision: str, size: int,
@@ -67,15 +61,13 @@ def _pipeline(model: str, package: Optional[str], backend: str, precision: str, 
         from ..pipelines.stylizer import Stylizer
         from ..video import DemoSource
 
-        with _cuda_graphs(graphs):
-            p = Stylizer(package, backend=backend, precision=precision)
+        p = _open(Stylizer, package, backend, precision, graphs)
         p.set_style(str(ASSETS / "coffee.jpg"))
         demo = DemoSource(*LIVE_SOURCE, frames=30, fps=1e6)  # the demo scene's frames, unpaced
         frames = itertools.cycle([demo.read() for _ in range(30)])
         return p, lambda: p.frame(next(frames), _live_size(size))
     family = families.get(model)
-    with _cuda_graphs(graphs):
-        p = family.pipeline_class()(package, backend=backend, precision=precision)
+    p = _open(family.pipeline_class(), package, backend, precision, graphs)
     return p, families.resolve(family.bench)(p, size, batch)
 
 

@@ -15,15 +15,16 @@ log = logging.getLogger("stylert")
 
 
 def open_pipeline(package, kind: str, who: str, backend: str, precision: str,
-                  graphs: Optional[List[str]] = None, spin: bool = True,
-                  unverified: bool = False) -> Tuple[Package, Dict[str, Engine], Choice]:
+                  graphs: Optional[List[str]] = None, spin: bool = True, unverified: bool = False,
+                  cuda_graphs: Optional[bool] = None) -> Tuple[Package, Dict[str, Engine], Choice]:
     """What every pipeline's constructor does: the package (the bundled one of ``kind`` when
-    None), checked to be of ``kind``, its engines and the backend choice (logged)."""
+    None), checked to be of ``kind``, its engines and the backend choice (logged).
+    ``cuda_graphs``: see backends.open_engines (Pipeline.over puts a pipeline on them)."""
     pkg = package if isinstance(package, Package) else load(package or default_package(kind))
     if pkg.kind != kind:
         raise PackageError(f"{pkg.path} is a {pkg.kind} package; the {who} needs a {kind} package "
                            f"(stylert export {kind})")
-    engines, choice = open_engines(pkg, backend, precision, graphs, spin, unverified)
+    engines, choice = open_engines(pkg, backend, precision, graphs, spin, unverified, cuda_graphs)
     log.info("%s", choice)
     return pkg, engines, choice
 

@@ -72,9 +72,10 @@ def probe() -> str:
     return ""
 
 
-def open_graphs(pkg, names, precision, spin=True):
+def open_graphs(pkg, names, precision, spin=True, cuda_graphs=None):
     """One TensorRTEngine per graph, on one stream (built on first use, then cached).
-    STYLERT_CUDA_GRAPHS=1 captures each shape into a CUDA graph (a fixed camera size)."""
+    ``cuda_graphs`` (None: STYLERT_CUDA_GRAPHS=1) captures each shape into a CUDA graph (a
+    fixed camera size)."""
     import logging
 
     import cupy
@@ -84,7 +85,7 @@ def open_graphs(pkg, names, precision, spin=True):
 
     say = logging.getLogger("stylert").warning
     stream = cupy.cuda.Stream(non_blocking=True)
-    graphs = graphs_wanted()
+    graphs = graphs_wanted(cuda_graphs)
     engines = {}
     for name in names:
         t0 = time.perf_counter()
@@ -98,4 +99,4 @@ def _version() -> str:
     return _trt().__version__
 
 
-BACKENDS = [Backend("tensorrt", probe, open_graphs, fastest=("fp16",), version=_version)]
+BACKENDS = [Backend("tensorrt", probe, open_graphs, fastest=("fp16",), version=_version, graphs=True)]
