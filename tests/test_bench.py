@@ -4,6 +4,7 @@ the bad options (timings themselves are never asserted)."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from stylert import cli
@@ -183,3 +184,45 @@ def test_without_an_explicit_option_the_users_environment_decides(graph_backend,
     assert graph_backend == [({}, "1")]  # the opener reads STYLERT_CUDA_GRAPHS itself (graphs_wanted(None))
     monkeypatch.setenv("STYLERT_CUDA_GRAPHS", "0")
     assert not graphs_wanted() and graphs_wanted(True)
+
+
+def test_a_stage_the_pipeline_does_not_declare_still_shows_up(tmp_path, monkeypatch, capsys):
+    """The table's columns come from the pipeline's stages_order; a stage it times but does not
+    declare is appended, never dropped (the old fixed list silently dropped "stabilize")."""
+    from stylert.bench import report
+    from stylert.pipelines.autoencoder import AutoEncoder
+
+    monkeypatch.setattr(AutoEncoder, "stages_order", ("decoder",))  # "encoder" undeclared
+    assert cli.main(["bench", "ae", "--backend", "onnxruntime-cpu", "--iterations", "2", "--duration", "0",
+                     "--warmup", "1", "--json", str(tmp_path / "r.json")]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.index("decoder (median)") < header.index("encoder (median)")
+    (row,) = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert list(row["stages_median_ms"]) == ["decoder", "encoder"]
+
+    assert report.in_order(["stabilize", "mystery", "encoder"], ("encoder", "stabilize")) == \
+        ["encoder", "stabilize", "mystery"]
+    rows = [{"stages_median_ms": {"pre-process": 1.0, "encoder": 2.0, "decoder": 3.0, "mystery": 4.0}},
+            {"stages_median_ms": {"pre-process": 1.0, "host->device": 0.5, "encoder": 2.0, "decoder": 3.0,
+                                  "device->host": 0.5}}]
+    assert report.stage_columns(rows) == ["pre-process", "host->device", "encoder", "decoder", "device->host",
+                                          "mystery"]
+
+
+def test_every_pipeline_declares_the_stages_it_times():
+    from stylert.pipelines.autoencoder import AutoEncoder
+    from stylert.pipelines.generator import Generator
+    from stylert.pipelines.stylizer import Stylizer
+
+    assert AutoEncoder.stages_order == ("encoder", "decoder")
+    assert Generator.stages_order == ("mapping", "synthesis", "post-process")
+    # what a live frame times (the stabiliser's stage included) is all declared, in call order
+    from stylert.pipelines.temporal import Stabilizer
+
+    st = Stylizer(backend="onnxruntime-cpu")
+    st.set_style(np.full((64, 64, 3), 128, np.uint8))
+    st.stages.enabled = True
+    st.frame(np.zeros((48, 64, 3), np.uint8), (32, 24), stabilizer=Stabilizer())
+    timed = list(st.stages.collect())
+    assert set(timed) <= set(Stylizer.stages_order) and "stabilize" in timed
+    assert timed == [s for s in Stylizer.stages_order if s in timed]

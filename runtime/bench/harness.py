@@ -17,6 +17,7 @@ from .. import families
 from ..errors import BenchError
 from ..timing import NOISY_CV, interleaved, summarize
 from .probes import _device_mb, _rss_mb, gpu_warnings, machine_warnings
+from .report import in_order
 
 # The model families, plus the fused kernel alone and live (a camera frame through the Stylizer).
 MODELS = (*families.KINDS, "kernel", "live")
@@ -131,8 +132,8 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         stats = summarize(samples[key])
         pipe = pipes[key]
         n_calls = len(samples[key]) + warmup
-        stages = {name: float(np.median(v)) / 1e6 for name, v in pipe.stages.collect().items()
-                  if len(v) >= n_calls}  # stages that run once per call
+        times = {name: v for name, v in pipe.stages.collect().items() if len(v) >= n_calls}  # once per call
+        stages = {name: float(np.median(times[name])) / 1e6 for name in in_order(times, pipe.stages_order)}
         row = {"model": model, "backend": pipe.backend,
                "precision": precision, "size": size, "batch": batch, "key": key, **stats,
                "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],

@@ -5,22 +5,40 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Dict
+from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
 from ..errors import BenchError
 from ..timing import NOISY_CV
 
-STAGE_ORDER = ["resize in", "pre-process", "host->device", "encoder", "mapping", "adain", "synthesis", "decoder",
-               "device->host", "post-process", "resize out"]
+def in_order(stages: Iterable[str], declared: Sequence[str]) -> List[str]:
+    """``stages`` in a pipeline's declared order (its ``stages_order``), then any stage it does
+    not declare, in the order seen: appended, never dropped."""
+    seen = list(dict.fromkeys(stages))
+    return [s for s in declared if s in seen] + [s for s in seen if s not in declared]
+
+
+def stage_columns(rows: List[Dict]) -> List[str]:
+    """Every stage of any row, once, in the rows' own order (the harness writes each row's
+    stages in its pipeline's order): a stage only some rows have (host->device on a GPU
+    backend) goes after the stage it follows there."""
+    names: List[str] = []
+    for r in rows:
+        at = 0
+        for s in r["stages_median_ms"]:
+            if s in names:
+                at = names.index(s) + 1
+            else:
+                names.insert(at, s)
+                at += 1
+    return names
 
 
 
 def markdown(report: Dict) -> str:
     rows = report["rows"]
-    present = {s for r in rows for s in r["stages_median_ms"]}
-    stage_names = [s for s in STAGE_ORDER if s in present]
+    stage_names = stage_columns(rows)
     head = ["combination", "min", "median", "p90", "p95", "p99", "max", "cv", "per s", "cold start", "RSS +"]
     gpu = any(r.get("device_peak_mb") is not None for r in rows)
     if gpu:
@@ -77,7 +95,7 @@ def plot(report: Dict, path: str) -> None:
     left.set_yticks(range(1, len(rows) + 1), keys)
     left.set_xlabel("latency per call (ms)")
     left.set_title(f"stylert bench {report['model']}: latency distribution")
-    stages = [s for s in STAGE_ORDER if any(s in r["stages_median_ms"] for r in rows)]
+    stages = stage_columns(rows)
     start = np.zeros(len(rows))
     for s in stages:
         widths = np.array([r["stages_median_ms"].get(s, 0.0) for r in rows])

@@ -38,6 +38,7 @@ class Pipeline:
     kind = ""
     graphs: Optional[List[str]] = None  # the graphs it runs (None: all of the package's)
     spin = True                         # see backends.onnxrt.session
+    stages_order: Tuple[str, ...] = ()  # the stages it times (``stages``), in call order: bench's columns
 
     def __init__(self, package=None, backend: str = "auto", precision: str = "fp32", unverified: bool = False):
         self._attach(*open_pipeline(package, self.kind, type(self).__name__, backend, precision, self.graphs,

@@ -16,6 +16,7 @@ from . import Pipeline
 
 class AutoEncoder(Pipeline):
     kind = "ae"
+    stages_order = ("encoder", "decoder")
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", unverified: bool = False):

@@ -35,6 +35,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 class Generator(Pipeline):
     kind = "stylegan"
+    stages_order = ("mapping", "synthesis", "post-process")
 
     def __init__(self, package: Optional[Union[str, os.PathLike, Package]] = None, backend: str = "auto",
                  precision: str = "fp32", unverified: bool = False):

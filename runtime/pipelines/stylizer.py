@@ -56,6 +56,7 @@ class Stylizer(Pipeline):
     shorter side styles are resized to before encoding (the reference uses 512)."""
 
     kind, graphs = "adain", ["encoder", "decoder"]
+    stages_order = ("resize in", "pre-process", "host->device", "encoder", "adain", "decoder", "device->host", "post-process", "stabilize", "resize out")
     spin = False  # encoder, kernel and decoder take turns on the CPU: no spinning pools
     style_size: Optional[int] = 512
     max_pixels = MAX_PIXELS
