@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from stylert.pipelines.autoencoder import digits as split_digits
+from stylert.digits import digits as split_digits
 
 
 def digits(seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train x, train labels, test x, test labels); x is (n, 64) float32 in [0, 1]. The split
-    is the runtime's (stylert manifold reports on the same held-out digits)."""
+    is stylert.digits' (stylert manifold reports on the same held-out digits)."""
     x, y, tr, te = split_digits(seed)
     return x[tr], y[tr], x[te], y[te]
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stylert.pipelines.autoencoder import HELD_OUT, pca_mse
+from stylert.digits import HELD_OUT, pca_mse
 
 from ..data import digits
 from ..models.ae import AutoEncoder

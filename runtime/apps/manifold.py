@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 
 from .. import pictures
+from ..digits import digits, pca_mse
 from ..errors import UsageError
 from ..images import write_image
-from ..pipelines.autoencoder import AutoEncoder, digits, pca_mse
+from ..pipelines.autoencoder import AutoEncoder
 from . import out_folder, pipeline_options, positive_int
 
 
