@@ -1,16 +1,17 @@
 """The commands of ``stylert``: one module per app, each owning its subparser
 (``add_parser(sub)``, which sets ``func`` to the function that runs it). cli.py assembles
 them in the order of ``APPS``. This module holds what several apps share: argument types,
-the pipeline options, output folders, importing the torch side."""
+the pipeline options, output folders, importing the torch side; the argument types are
+stylert.argtypes' (the training recipes use them too)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import math
 from pathlib import Path
 from typing import List
 
+from ..argtypes import alpha, floats, fraction, names, nonneg, positive_int, positive_ints, wxh  # noqa: F401
 from ..errors import FolderError, UsageError
 
 # In `stylert --help` order.
@@ -63,76 +64,3 @@ def pipeline_options(p: argparse.ArgumentParser, precision: str = "fp32") -> Non
     p.add_argument("--unverified", action="store_true",
                    help="run the named --backend even if it fails its self-check against the package's "
                         "reference outputs (it is skipped or refused otherwise)")
-
-
-# -- argument types (argparse turns their errors into a usage line and exit 2) ----------
-def names(choices):
-    """A comma-separated list of ``choices``."""
-    def parse(text: str) -> List[str]:
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        bad = [v for v in values if v not in choices]
-        if not values or bad:
-            raise argparse.ArgumentTypeError(f"expected a list of {', '.join(choices)}, got {text!r}")
-        return values
-    return parse
-
-
-def wxh(text: str):
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w >= 16 and h >= 16:
-            return w, h
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (each >= 16), e.g. 320x240, got {text!r}")
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
-def nonneg(text: str) -> float:
-    value = _number(text)
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def alpha(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in (0, 1]."""
-    value = _number(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
-
-
-def floats(text: str) -> List[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def positive_ints(text: str) -> List[int]:
-    """'256,128' -> [256, 128]."""
-    return [positive_int(v) for v in text.split(",")]

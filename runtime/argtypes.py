@@ -1,0 +1,81 @@
+"""argparse types shared by the apps and the training recipes (stylert.export.train), kept in the
+torch-free core so neither imports the other; argparse turns their errors into a usage line and
+exit 2. Counts with a limit are stylert.limits' ``count`` and ``counts``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import List
+
+
+def names(choices):
+    """A comma-separated list of ``choices``."""
+    def parse(text: str) -> List[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in values if v not in choices]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"expected a list of {', '.join(choices)}, got {text!r}")
+        return values
+    return parse
+
+
+def wxh(text: str):
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w >= 16 and h >= 16:
+            return w, h
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (each >= 16), e.g. 320x240, got {text!r}")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def nonneg(text: str) -> float:
+    value = _number(text)
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def alpha(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in (0, 1]."""
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def floats(text: str) -> List[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_ints(text: str) -> List[int]:
+    """'256,128' -> [256, 128]."""
+    return [positive_int(v) for v in text.split(",")]
