@@ -22,9 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from stylert import adain
-from stylert.bench import CHANNELS, kernel_candidates as candidates_for
+from stylert.bench import CHANNELS, kernel_candidates as candidates_for, measure
 from stylert.sysinfo import describe
-from stylert.timing import NOISY_CV, interleaved, save_results, summarize
+from stylert.timing import NOISY_CV, save_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IMAGE_FOR = {32: 256, 64: 512, 128: 1024}  # feature side -> image side (VGG stride 8)
@@ -44,25 +44,24 @@ def run(sizes, seconds: float, threads: int):
     rows = []
     for side in tqdm(sizes, desc="adain kernel", unit="size"):
         cands, nbytes = candidates_for(side, rng, torch)
-        samples = interleaved(cands, warmup=5, min_iterations=30, min_seconds=seconds)
-        copy_gbs = 2 * nbytes / (np.median(samples["copy (np.copyto)"]))  # bytes/ns = GB/s
-        for name, times in samples.items():
-            stats = summarize(times)
+        against = {name: "pytorch composite" for name in cands} if "pytorch composite" in cands else None
+        figs = measure(cands, warmup=5, iterations=30, seconds=seconds, baselines=against)
+        copy_gbs = 2 * nbytes / (np.median(figs["copy (np.copyto)"].samples_ns))  # bytes/ns = GB/s
+        for name, fig in figs.items():
             moved = (2 if name.startswith("copy") else 3) * nbytes
             if "fp16" in name:
                 moved //= 2
-            gbs = moved / np.median(times)
+            gbs = moved / np.median(fig.samples_ns)
             row = {
                 "shape": [1, CHANNELS, side, side],
                 "image": IMAGE_FOR.get(side),
                 "impl": name,
-                **stats,
+                **fig.stats,
                 "gb_per_s": gbs,
                 "fraction_of_copy_bandwidth": gbs / copy_gbs,
             }
-            if "pytorch composite" in samples:
-                pair = np.asarray(samples["pytorch composite"]) / np.asarray(times)
-                row["speedup_vs_pytorch"] = float(np.median(pair))
+            if fig.speedup is not None:
+                row["speedup_vs_pytorch"] = fig.speedup
             rows.append(row)
     return rows
 

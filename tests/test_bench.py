@@ -128,12 +128,12 @@ def test_device_memory_of_cupy_backends_is_the_growth_since_the_reset(monkeypatc
     fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(memGetInfo=lambda: (free[0], 10000 * 2**20))))
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.delitem(sys.modules, "cupy", raising=False)
-    assert probes._device_mb(reset=True) is None  # no GPU pipeline: nothing to report
+    assert probes.device_mb(reset=True) is None  # no GPU pipeline: nothing to report
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    assert probes._device_mb() == 2000.0  # CUDA started inside the pipeline: all of it counts
-    assert probes._device_mb(reset=True) == 0.0
+    assert probes.device_mb() == 2000.0  # CUDA started inside the pipeline: all of it counts
+    assert probes.device_mb(reset=True) == 0.0
     free[0] -= 300 * 2**20
-    assert probes._device_mb() == 300.0
+    assert probes.device_mb() == 300.0
 
 
 @pytest.fixture
@@ -226,3 +226,63 @@ def test_every_pipeline_declares_the_stages_it_times():
     timed = list(st.stages.collect())
     assert set(timed) <= set(Stylizer.stages_order) and "stabilize" in timed
     assert timed == [s for s in Stylizer.stages_order if s in timed]
+
+
+def test_harness_statistics_on_a_stand_in_callable(monkeypatch):
+    """measure on callables that take known times (a stand-in clock they advance): warm-up
+    calls untimed, then the medians, percentiles, warnings and per-pair ratios of exactly
+    those times."""
+    from types import SimpleNamespace
+
+    from stylert import timing
+    from stylert.bench import harness
+
+    now = [0]
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter_ns=lambda: now[0],
+                                                        perf_counter=lambda: now[0] / 1e9, sleep=lambda s: None))
+    slow = iter([9, 9, 1, 2, 3, 4, 10])  # ms: two warm-up calls, then five timed ones
+    calls = {"a": 0, "base": 0}
+
+    def a():
+        calls["a"] += 1
+        now[0] += next(slow) * 10**6
+
+    def base():
+        calls["base"] += 1
+        now[0] += 2 * 10**6
+
+    figs = harness.measure({"a": a, "base": base}, warmup=2, iterations=5, seconds=0,
+                           baselines={"a": "base", "base": "base"})
+    assert calls == {"a": 7, "base": 7}
+    fa, fb = figs["a"], figs["base"]
+    assert fa.samples_ns == [t * 10**6 for t in (1, 2, 3, 4, 10)]
+    assert (fa.stats["n"], fa.stats["min_ms"], fa.stats["median_ms"], fa.stats["max_ms"]) == (5, 1.0, 3.0, 10.0)
+    assert fa.stats["mean_ms"] == 4.0 and fa.stats["p90_ms"] == pytest.approx(7.6)  # numpy's linear percentiles
+    assert fa.speedup == pytest.approx(2 / 3)  # median of 2/1, 2/2, 2/3, 2/4, 2/10
+    assert fb.speedup == 1.0 and fb.stats["cv"] == 0.0
+    assert fa.warnings == ["noisy: coefficient of variation 88%", "only 5 iterations"]
+    assert fb.warnings == ["only 5 iterations"]
+    assert harness.measure({"b": base}, warmup=0, iterations=1, seconds=0)["b"].speedup is None
+
+
+def test_library_code_raises_stylert_errors_not_system_exit(monkeypatch, capsys):
+    """A kernel that disagrees with PyTorch stops the kernel bench with a BenchError (the CLI
+    prints one line, exit 2); no module of stylert.bench raises SystemExit."""
+    import ast
+    from pathlib import Path
+
+    import stylert.bench
+    from stylert import adain
+    from stylert.bench import kernel
+    from stylert.errors import BenchError, StylertError
+
+    for path in Path(stylert.bench.__file__).parent.glob("*.py"):
+        raised = [ast.unparse(n.exc) for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Raise) and n.exc]
+        assert not any("SystemExit" in r or "exit(" in r for r in raised), (path.name, raised)
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(adain, "adain", lambda x, *a, **k: np.zeros_like(x))  # a broken kernel
+    with pytest.raises(BenchError, match="disagrees with PyTorch at 8x8") as caught:
+        kernel.kernel_candidates(8, np.random.default_rng(0), torch)
+    assert isinstance(caught.value, StylertError) and not isinstance(caught.value, SystemExit)
+    assert "disagrees with PyTorch" in _error(capsys, ["bench", "kernel", "--size", "8", "--iterations", "1",
+                                                       "--duration", "0"])

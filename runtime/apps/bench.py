@@ -4,9 +4,8 @@ combination asked for, in one interleaved run)."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from ..bench import DEFAULT_SIZES, GRAPHS, MODELS, compare, load_report, markdown, plot, run, run_kernel
+from ..bench import DEFAULT_SIZES, GRAPHS, MODELS, compare, load_report, markdown, plot, run, run_kernel, to_json
 from ..errors import BenchError
 from ..folders import check_report, write_report
 from ..limits import count, counts, pixels
@@ -61,7 +60,7 @@ def command(args: argparse.Namespace) -> int:
     text = markdown(report)
     print(text)
     if args.json:
-        write_report(args.json, json.dumps(report, indent=1) + "\n")
+        write_report(args.json, to_json(report))
     if args.markdown:
         write_report(args.markdown, text + "\n")
     if args.plot:

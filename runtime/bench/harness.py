@@ -2,13 +2,18 @@
 (its build time is the cold start), warmed up, then timed together with the others in
 turns (A, B, A, B, ...) so that a noisy machine shifts all of them alike; ratios against
 the baseline are medians of per-pair ratios. Per-stage times come from the pipelines' own
-stage timers."""
+stage timers.
+
+``measure`` is the part that times any callables (the kernel bench and benchmarks/ use it
+too); ``run`` builds the pipelines, measures them and writes the report's rows.
+"""
 
 from __future__ import annotations
 
 import itertools
 import resource
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -16,7 +21,7 @@ import numpy as np
 from .. import families
 from ..errors import BenchError
 from ..timing import NOISY_CV, interleaved, summarize
-from .probes import _device_mb, _rss_mb, gpu_warnings, machine_warnings
+from .probes import device_mb, gpu_warnings, machine_warnings, rss_mb
 from .report import in_order
 
 # The model families, plus the fused kernel alone and live (a camera frame through the Stylizer).
@@ -27,6 +32,47 @@ LIVE_SOURCE = (640, 480)
 # a backend with each input shape captured into a CUDA graph, to compare with it plain
 GRAPHS = {"tensorrt+graphs": "tensorrt", "onnxruntime-cuda+graphs": "onnxruntime-cuda"}
 
+
+@dataclass
+class Figures:
+    """What the harness makes of one candidate's timed calls."""
+
+    samples_ns: List[int]       # per call, in the order run
+    stats: Dict[str, float]     # timing.summarize: n, min/mean/median/p90/p95/p99/max/std (ms), cv
+    warnings: List[str]         # noisy, too few iterations
+    speedup: Optional[float] = None  # against the baseline: the median of the per-pair ratios
+
+
+def warnings_for(stats: Dict, iterations: int) -> List[str]:
+    out = []
+    if stats["cv"] > NOISY_CV:
+        out.append(f"noisy: coefficient of variation {stats['cv']:.0%}")
+    if iterations < 10:
+        out.append(f"only {iterations} iterations")
+    return out
+
+
+def figures(samples_ns: List[int], baseline_ns: Optional[List[int]] = None) -> Figures:
+    """A candidate's statistics from its per-call times; with ``baseline_ns`` (timed in the
+    same turns) the median of the per-pair ratios baseline / candidate."""
+    stats = summarize(samples_ns)
+    speedup = None
+    if baseline_ns is not None:
+        speedup = float(np.median(np.asarray(baseline_ns, np.float64) / np.asarray(samples_ns, np.float64)))
+    return Figures(list(samples_ns), stats, warnings_for(stats, len(samples_ns)), speedup)
+
+
+def measure(calls: Dict[str, Callable[[], object]], *, warmup: int, iterations: int, seconds: float,
+            baselines: Optional[Dict[str, str]] = None, max_iterations: int = 10_000, gap_s: float = 0.0,
+            progress: Optional[Callable[[int], None]] = None) -> Dict[str, Figures]:
+    """Each callable called ``warmup`` times untimed, then all timed in turns until each ran
+    ``iterations`` times and ``seconds`` passed (timing.interleaved, ``gap_s`` untimed between
+    calls); their figures, each with its speed-up against the candidate ``baselines`` names
+    for it (absent: none)."""
+    samples = interleaved(calls, warmup=warmup, min_iterations=iterations, min_seconds=seconds,
+                          max_iterations=max_iterations, gap_s=gap_s, progress=progress)
+    base = baselines or {}
+    return {name: figures(times, samples[base[name]] if name in base else None) for name, times in samples.items()}
 
 
 def _live_size(width: int) -> Tuple[int, int]:
@@ -83,16 +129,6 @@ def _live_run(backend: str, precision: str, size: int, package: Optional[str], s
             "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
 
 
-def warnings_for(stats: Dict, iterations: int) -> List[str]:
-    out = []
-    if stats["cv"] > NOISY_CV:
-        out.append(f"noisy: coefficient of variation {stats['cv']:.0%}")
-    if iterations < 10:
-        out.append(f"only {iterations} iterations")
-    return out
-
-
-
 def run(model: str, backends: List[str], precisions: List[str], sizes: List[int], batches: List[int],
         warmup: int, iterations: int, seconds: float, baseline: Optional[str], package: Optional[str],
         progress: bool = True) -> Dict:
@@ -110,11 +146,11 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     pipes, calls, cold, rss, device = {}, {}, {}, {}, {}
     for backend, precision, size, batch in combos:
         key = _key(model, backend, precision, size, batch)
-        t0, before = time.perf_counter(), _rss_mb()
-        _device_mb(reset=True)
+        t0, before = time.perf_counter(), rss_mb()
+        device_mb(reset=True)
         pipe, call = _pipeline(model, package, backend, precision, size, batch)
         call()  # the first call allocates the sessions' buffers: part of the footprint
-        cold[key], rss[key], device[key] = time.perf_counter() - t0, _rss_mb() - before, _device_mb()
+        cold[key], rss[key], device[key] = time.perf_counter() - t0, rss_mb() - before, device_mb()
         pipes[key], calls[key] = pipe, call
     for pipe in pipes.values():
         pipe.stages.enabled = True
@@ -122,28 +158,28 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     if progress:
         from tqdm import tqdm
         bar = tqdm(desc=f"bench {model}", unit="round", leave=False)
-    samples = interleaved(calls, warmup=warmup, min_iterations=iterations, min_seconds=seconds,
-                          max_iterations=max(iterations, 10_000), gap_s=0.05,
-                          progress=(lambda r: bar.update()) if bar is not None else None)
+    # each combination against PyTorch eager at its own size and batch
+    against = {_key(model, *c): _key(model, "torch", "fp32", *c[2:]) for c in combos} if baseline else None
+    figs = measure(calls, warmup=warmup, iterations=iterations, seconds=seconds, baselines=against,
+                   max_iterations=max(iterations, 10_000), gap_s=0.05,
+                   progress=(lambda r: bar.update()) if bar is not None else None)
     if bar is not None:
         bar.close()
     rows = []
-    for (backend, precision, size, batch), key in zip(combos, samples):
-        stats = summarize(samples[key])
-        pipe = pipes[key]
-        n_calls = len(samples[key]) + warmup
+    for (backend, precision, size, batch), key in zip(combos, calls):
+        fig, pipe = figs[key], pipes[key]
+        n_calls = len(fig.samples_ns) + warmup
         times = {name: v for name, v in pipe.stages.collect().items() if len(v) >= n_calls}  # once per call
         stages = {name: float(np.median(times[name])) / 1e6 for name in in_order(times, pipe.stages_order)}
         row = {"model": model, "backend": pipe.backend,
-               "precision": precision, "size": size, "batch": batch, "key": key, **stats,
-               "throughput_per_s": batch / (stats["median_ms"] / 1e3), "cold_start_s": cold[key],
-               "rss_growth_mb": rss[key], "device_peak_mb": device[key], "samples_ms": [t / 1e6 for t in samples[key][:5000]],
-               "stages_median_ms": stages, "warnings": warnings_for(stats, len(samples[key])),
+               "precision": precision, "size": size, "batch": batch, "key": key, **fig.stats,
+               "throughput_per_s": batch / (fig.stats["median_ms"] / 1e3), "cold_start_s": cold[key],
+               "rss_growth_mb": rss[key], "device_peak_mb": device[key],
+               "samples_ms": [t / 1e6 for t in fig.samples_ns[:5000]],
+               "stages_median_ms": stages, "warnings": fig.warnings,
                "engines": {g: e.info() for g, e in pipe.engines.items() if e.info()}}
-        base = _key(model, "torch", "fp32", size, batch) if baseline else None
-        if base:
-            ratio = np.asarray(samples[base], np.float64) / np.asarray(samples[key], np.float64)
-            row["speedup_vs_baseline"] = float(np.median(ratio))
+        if fig.speedup is not None:
+            row["speedup_vs_baseline"] = fig.speedup
         if model == "live":
             row["live"] = _live_run(backend, precision, size, package, max(seconds, 1.0))
         rows.append(row)

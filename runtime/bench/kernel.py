@@ -10,11 +10,11 @@ import numpy as np
 
 from .. import adain
 from ..errors import BenchError
-from ..timing import interleaved, summarize
-from .harness import warnings_for
+from .harness import measure
 from .probes import machine_warnings
 
 CHANNELS = 512  # relu4_1 of VGG-19
+BASELINE = "pytorch composite"  # the ratios' reference, when torch is installed
 
 
 def numpy_adain(x, s_mean, s_std, eps=adain.DEFAULT_EPS):
@@ -52,7 +52,7 @@ def kernel_candidates(side: int, rng: np.random.Generator, torch):
             with torch.inference_mode():
                 return adain_from_stats(xt, tm, ts)
 
-        cands["pytorch composite"] = torch_composite
+        cands[BASELINE] = torch_composite
         # Guard: never time a kernel that disagrees with the reference.
         err = float(np.abs(cands["stylert fused fp32"]() - torch_composite().numpy()).max())
         if err > 1e-3:
@@ -71,19 +71,18 @@ def run_kernel(sides: List[int], warmup: int, iterations: int, seconds: float) -
     rng, rows = np.random.default_rng(0), []
     for side in sides:
         cands, _ = kernel_candidates(side, rng, torch)
-        samples = interleaved(cands, warmup=warmup, min_iterations=iterations, min_seconds=seconds)
-        base = samples.get("pytorch composite")
-        for name, times in samples.items():
-            stats = summarize(times)
+        against = {name: BASELINE for name in cands} if BASELINE in cands else None
+        for name, fig in measure(cands, warmup=warmup, iterations=iterations, seconds=seconds,
+                                 baselines=against).items():
             row = {"model": "kernel", "backend": name, "precision": "fp16" if "fp16" in name else "fp32",
-                   "size": side, "batch": 1, "key": f"{name} 1x{CHANNELS}x{side}x{side}", **stats,
-                   "throughput_per_s": 1e3 / stats["median_ms"], "cold_start_s": 0.0, "stages_median_ms": {},
-                   "warnings": warnings_for(stats, len(times))}
-            if base is not None:
-                row["speedup_vs_baseline"] = float(np.median(np.asarray(base, np.float64) / np.asarray(times, np.float64)))
+                   "size": side, "batch": 1, "key": f"{name} 1x{CHANNELS}x{side}x{side}", **fig.stats,
+                   "throughput_per_s": 1e3 / fig.stats["median_ms"], "cold_start_s": 0.0, "stages_median_ms": {},
+                   "warnings": fig.warnings}
+            if fig.speedup is not None:
+                row["speedup_vs_baseline"] = fig.speedup
             rows.append(row)
     from ..sysinfo import describe
 
     return {"system": describe(), "model": "kernel", "rows": rows, "packages": {},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "machine_warnings": machine_warnings(), "baseline": "pytorch composite" if torch else None}
+            "machine_warnings": machine_warnings(), "baseline": BASELINE if torch else None}

@@ -7,10 +7,10 @@ import os
 import sys
 from typing import List, Optional
 
-_DEVICE_USED_AT_RESET = [0.0]
+_USED_AT_RESET = [0.0]
 
 
-def _device_mb(reset: bool = False) -> Optional[float]:
+def device_mb(reset: bool = False) -> Optional[float]:
     """Device memory a pipeline took (MiB), or None when no GPU pipeline runs: on torch-CUDA
     the peak PyTorch allocated since the last reset; on the CuPy-based backends (ONNX
     Runtime's arena, TensorRT's engines and buffers) the growth of the device's used memory
@@ -22,7 +22,7 @@ def _device_mb(reset: bool = False) -> Optional[float]:
             torch.cuda.reset_peak_memory_stats()
         return torch.cuda.max_memory_allocated() / 2**20
     if cupy is None:
-        _DEVICE_USED_AT_RESET[0] = 0.0  # CUDA starts later, in the pipeline: count from nothing
+        _USED_AT_RESET[0] = 0.0  # CUDA starts later, in the pipeline: count from nothing
         return None
     try:
         free, total = cupy.cuda.runtime.memGetInfo()
@@ -30,11 +30,11 @@ def _device_mb(reset: bool = False) -> Optional[float]:
         return None
     used = (total - free) / 2**20
     if reset:
-        _DEVICE_USED_AT_RESET[0] = used
-    return used - _DEVICE_USED_AT_RESET[0]
+        _USED_AT_RESET[0] = used
+    return used - _USED_AT_RESET[0]
 
 
-def _rss_mb() -> float:
+def rss_mb() -> float:
     """Resident memory of this process now (Linux; 0 elsewhere)."""
     try:
         with open("/proc/self/statm") as f:

@@ -1,4 +1,5 @@
-"""The bench's report: the markdown table, the plot, and --compare of two JSON reports."""
+"""The bench's report: the markdown table, the JSON, the plot, and --compare of two JSON
+reports (load_report validates one)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def markdown(report: Dict) -> str:
               f"{report['peak_rss_mb']:.0f} MB (whole run)"]
     lines += [f"warning: {n}" for n in notes]
     return "\n".join(lines)
+
+
+def to_json(report: Dict) -> str:
+    """The report as `--json` writes it (what load_report and --compare read back)."""
+    return json.dumps(report, indent=1) + "\n"
 
 
 def plot(report: Dict, path: str) -> None:
