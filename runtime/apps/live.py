@@ -54,7 +54,6 @@ class LiveOptions:
     alpha: float = 1.0
     preserve_color: bool = False                      # luma-only transfer (video speed)
     hud: bool = False                                 # burn the heads-up line into file outputs too
-    smoothing: float = 0.0
     stabilize: float = 0.8    # temporal Stabilizer strength (0: off); the default from benchmarks/flicker.py
     upsample: str = "guided"  # back to the capture size: "guided" by the frame's edges, or "bilinear"
     max_frames: int = 0
@@ -95,9 +94,6 @@ def add_parser(sub) -> None:
     live.add_argument("--stabilize", type=_strength, default=0.8,
                       help="less flicker where the scene stands still: how much of the previous output a still "
                            "pixel keeps, in [0, 1) (default 0.8; 0: off)")
-    live.add_argument("--smoothing", type=float, default=0.0,
-                      help="carry content statistics across frames, in [0, 1) (measured: no less flicker; "
-                           "see benchmarks/flicker.py)")
     live.add_argument("--max-frames", type=positive_int, default=0)
     live.add_argument("--duration", type=nonneg, default=0.0, help="stop after this many seconds")
     live.add_argument("--json", help="write the end summary here")
@@ -115,7 +111,7 @@ def command(args: argparse.Namespace) -> int:
     opt = LiveOptions(source=args.source, outputs=args.output or [], styles=args.style or [],
                       size=args.size, target_fps=args.target_fps, backend=args.backend,
                       precision=args.precision, package=args.package, alpha=args.alpha,
-                      preserve_color=args.preserve_color, smoothing=args.smoothing,
+                      preserve_color=args.preserve_color,
                       max_frames=args.max_frames, duration=args.duration, width=args.width,
                       height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
                       demo_frames=args.demo_frames, json_path=args.json, hud=args.hud, stabilize=args.stabilize,
@@ -251,7 +247,7 @@ def run(opt: LiveOptions) -> Dict:
             last_tag = frame.tag
             img = cv2.flip(frame.image, 1) if opt.flip else frame.image
             started = time.perf_counter()
-            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, opt.smoothing, stabilizer,
+            out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, stabilizer=stabilizer,
                            sharpen=opt.upsample == "guided")
             infer_s.append(time.perf_counter() - started)
             if state["original"]:
