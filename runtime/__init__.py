@@ -2,21 +2,31 @@
 
 The runtime needs only numpy, onnxruntime, OpenCV and the compiled extension
 ``stylert._adain``; torch is imported only by ``stylert.export`` and the optional torch
-backend. The pipelines import on first use, so ``import stylert`` stays light.
+backend. The pipelines (``stylert.Stylizer`` and the others: each model family's, named by
+its record in stylert.families) import on first use, so ``import stylert`` stays light.
 """
 
 __version__ = "0.1.0"
 
 from . import adain  # noqa: E402  (the fused AdaIN kernels)
 
-_PIPELINES = {"Stylizer": "pipelines.stylizer", "Generator": "pipelines.generator",
-              "AutoEncoder": "pipelines.autoencoder"}
-__all__ = ["__version__", "adain", *_PIPELINES]
+
+def _pipelines():
+    from .families import pipelines  # (not at import: `python -m stylert.families` runs it as __main__)
+
+    return pipelines()
 
 
 def __getattr__(name):
-    if name in _PIPELINES:
-        import importlib
+    if name == "__all__":
+        return ["__version__", "adain", *_pipelines()]
+    spec = _pipelines().get(name)
+    if spec:
+        from .families import resolve
 
-        return getattr(importlib.import_module(f".{_PIPELINES[name]}", __name__), name)
+        return resolve(spec)
     raise AttributeError(f"module 'stylert' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_pipelines()})

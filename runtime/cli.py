@@ -18,7 +18,7 @@ import threading
 from typing import List, Optional
 
 from . import __version__
-from .apps import APPS, remove_unused_outputs
+from .apps import app_modules, remove_unused_outputs
 from .errors import StylertError, UsageError
 from .images import MAX_PIXELS_PROBLEM
 
@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylert", description="Edge inference runtime for generative vision models.")
     p.add_argument("--version", action="version", version=f"stylert {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name in APPS:
-        importlib.import_module(f".apps.{name}", __package__).add_parser(sub)
+    for module in app_modules():
+        importlib.import_module(module).add_parser(sub)
     return p
 
 

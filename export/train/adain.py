@@ -21,11 +21,48 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from stylert.argtypes import fraction
 from stylert.errors import UsageError
+from stylert.limits import count
 
 from ..data import photos, random_crops, to_tensor
 from ..models.adain import ENCODERS, AdaINNet, adain_losses, load_reference_encoder, load_vgg16_hed_encoder
 from .loop import publish, train
+
+# -- what `stylert train adain` takes and says (stylert.apps.train reads these) ----------------
+HELP = "the AdaIN decoder on the bundled photographs"
+STEPS, EVERY = 6000, 250  # the defaults of --steps and --every (checkpoints)
+# Both AdaIN recipes take it (the student with its own default): the decoder also learns to
+# invert the content's own features.
+RECON_WEIGHT = ("--recon-weight", dict(type=float, default=0.0,
+                                       help="weight of a pixel reconstruction loss (sharper structure)"))
+OPTIONS = [
+    ("--width", dict(type=fraction, default=0.25, help="channel width multiplier (1 = VGG-19)")),
+    ("--size", dict(type=count("train-size"), default=128, help="training crop size")),
+    ("--batch", dict(type=count("train-batch"), default=4)),
+    ("--lr", dict(type=float, default=5e-4)),
+    ("--style-weight", dict(type=float, default=10.0)),
+    RECON_WEIGHT,
+    ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
+    ("--unsafe-pickle", dict(action="store_true",
+                             help="allow a --vgg file that needs full unpickling (runs its code)")),
+    ("--encoder", dict(choices=["vgg19", "vgg16-hed"], default="vgg19",
+                       help="vgg19: random at --width, or the official one with --vgg; vgg16-hed: the "
+                            "pretrained VGG-16 of HED at width 1 (python -m stylert.export.vgg16_hed "
+                            "converts it once)")),
+    ("--encoder-weights", dict(default=None, metavar="FILE",
+                               help="the converted vgg16-hed weights (default: "
+                                    "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
+    ("--data", dict(choices=["photos", "debian"], default="photos",
+                    help="photos: the scikit-image/-learn photographs; debian: also the wallpapers and "
+                         "textures python -m stylert.export.data_fetch cached (held-out ones left out)")),
+]
+
+
+def summary(m: Dict[str, float]) -> str:
+    return (f"held-out: colour statistics moved {m['colour_distance_moved']:.2f} of the way "
+            f"to the style, edge correlation with the content {m['edge_correlation']:.2f}")
+
 
 # Held out of training: the model card's pictures and metrics use them as contents.
 EVAL_CONTENTS = ["china", "flower", "chelsea"]

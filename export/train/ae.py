@@ -15,10 +15,25 @@ import torch
 from torch import nn
 
 from stylert.digits import HELD_OUT, pca_mse
+from stylert.limits import count, counts
 
 from ..data import digits
 from ..models.ae import AutoEncoder
 from .loop import publish, train
+
+# -- what `stylert train ae` takes and says (stylert.apps.train reads these) -------------------
+HELP = "the MLP autoencoder on scikit-learn's digits"
+STEPS, EVERY = 6000, 1000  # the defaults of --steps and --every (checkpoints)
+OPTIONS = [
+    ("--batch", dict(type=count("train-batch"), default=128)),
+    ("--lr", dict(type=float, default=2e-3)),
+    ("--latent", dict(type=count("units"), default=2, help="latent size (2 draws the manifold)")),
+    ("--hidden", dict(type=counts("units"), default=[256, 128], help="hidden sizes, e.g. 256,128")),
+]
+
+
+def summary(m: Dict[str, float]) -> str:
+    return f"held-out MSE: autoencoder {m['test_mse_ae']:.4f}, PCA {m['test_mse_pca']:.4f}"
 
 
 def ae_mse(model: AutoEncoder, x: np.ndarray) -> float:

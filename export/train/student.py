@@ -28,13 +28,44 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylert.argtypes import fraction, positive_int
 from stylert.errors import UsageError
+from stylert.limits import count
 
 from ..data import random_crops
 from ..models.adain import AdaINNet, load_vgg16_hed_encoder, style_loss
 from ..ops import adain_from_stats, calc_mean_std
 from . import adain as adain_recipe
 from .loop import publish, train, trained_seconds
+
+# -- what `stylert train student` takes and says (stylert.apps.train reads these) --------------
+HELP = ("the real-time AdaIN: a lite encoder distilled from the pretrained VGG-16 HED, its decoder trained "
+        "in the teacher's features (its recipe: `make student`)")
+STEPS, EVERY = 10000, 500  # the defaults of --steps and --every (checkpoints)
+PUBLISHES, STATE = "adain", "adain-student"  # an ordinary lite AdaIN checkpoint; its --resume state
+OPTIONS = [
+    ("--distill-steps", dict(type=positive_int, default=2000, help="steps of encoder distillation first")),
+    ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
+    ("--size", dict(type=count("train-size"), default=96, help="training crop size")),
+    ("--batch", dict(type=count("train-batch"), default=4)),
+    ("--lr", dict(type=float, default=5e-4)),
+    ("--style-weight", dict(type=float, default=0.1)),
+    (adain_recipe.RECON_WEIGHT[0], {**adain_recipe.RECON_WEIGHT[1], "default": 5000.0}),
+    ("--encoder-weights", dict(default=None, metavar="FILE", help="the teacher's converted weights (default: "
+                                                                   "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
+    ("--data", dict(choices=["photos", "debian"], default="photos",
+                    help="debian: also the wallpapers and textures of python -m stylert.export.data_fetch")),
+    ("--init", dict(default=None, metavar="CHECKPOINT",
+                    help="start phase 2 from this AdaIN checkpoint of the student's shape (e.g. "
+                         "export/defaults/adain.pt): no phase 1, all --steps train the decoder")),
+    ("--structure-weight", dict(type=float, default=0.0,
+                                help="weight of a content loss on the teacher's relu3_1, normalised per "
+                                     "channel (the content's layout)")),
+    ("--colour-weight", dict(type=float, default=0.0,
+                             help="weight of a loss on the output's RGB mean, std and covariance toward the "
+                                  "style image's")),
+]
+summary = adain_recipe.summary
 
 TEACHER_CHANNELS = (64, 128, 256, 512)  # VGG-16 relu1_1 .. relu4_1
 # Phase 1's weight of the pixel loss of encoder and decoder trained together as an autoencoder

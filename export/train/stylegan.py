@@ -21,9 +21,28 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from stylert.limits import count, counts
+
 from ..data import digits
 from ..models.stylegan import StyleGAN
 from .loop import publish, train
+
+# -- what `stylert train stylegan` takes and says (stylert.apps.train reads these) -------------
+HELP = "a small StyleGAN (WGAN-GP) on scikit-learn's digits"
+STEPS, EVERY = 5000, 250  # the defaults of --steps and --every (checkpoints)
+OPTIONS = [
+    ("--size", dict(type=count("train-size"), default=32, help="output resolution (power of two)")),
+    ("--channels", dict(type=counts("units"), default=[64, 64, 32, 16], help="channels per block, 4x4 first")),
+    ("--style-dim", dict(type=count("units"), default=64)),
+    ("--n-mlp", dict(type=count("depth"), default=8, help="mapping network depth")),
+    ("--batch", dict(type=count("train-batch"), default=16)),
+    ("--lr", dict(type=float, default=1e-3)),
+]
+
+
+def summary(m: Dict[str, float]) -> str:
+    return (f"SWD to held-out digits: trained {m['swd_trained']:.1f}, untrained {m['swd_untrained']:.1f}, "
+            f"real {m['swd_real_vs_real']:.1f}")
 
 
 def digits_images(size: int = 32, seed: int = 0):

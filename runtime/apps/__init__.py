@@ -1,8 +1,8 @@
 """The commands of ``stylert``: one module per app, each owning its subparser
 (``add_parser(sub)``, which sets ``func`` to the function that runs it). cli.py assembles
-them in the order of ``APPS``. This module holds what several apps share: argument types,
-the pipeline options, output folders, importing the torch side; the argument types are
-stylert.argtypes' (the training recipes use them too)."""
+them in the order of ``app_modules()``: the common ones, each model family's own, the tools.
+This module holds what several apps share: the pipeline options, output folders, importing
+the torch side; the argument types are stylert.argtypes' (the training recipes use them too)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,31 @@ from typing import List
 from ..argtypes import alpha, floats, fraction, names, nonneg, positive_int, positive_ints, wxh  # noqa: F401
 from ..errors import FolderError, UsageError
 
-# In `stylert --help` order.
-APPS = ("info", "train", "export", "verify", "stylize", "live", "generate", "manifold", "bench", "bundle",
-        "triton", "build")
+# In `stylert --help` order: these, then each model family's own (its record's ``apps``), then TOOLS.
+COMMON = ("info", "train", "export", "verify")
+TOOLS = ("bench", "bundle", "triton", "build")
 PRECISIONS = ["fp32", "fp16", "int8"]
 
 
-def export_module(name: str):
-    """A stylert.export module; it needs torch, which the runtime alone does not install."""
+def app_modules() -> List[str]:
+    """The modules of `stylert`'s commands, in `stylert --help` order."""
+    from ..families import FAMILIES
+
+    own = [m for f in FAMILIES.values() for m in f.apps]
+    return [*(f"{__name__}.{a}" for a in COMMON), *own, *(f"{__name__}.{a}" for a in TOOLS)]
+
+
+def needs_torch() -> None:
+    """Refuses a command that needs torch where it is not installed (the runtime alone)."""
     try:
         import torch  # noqa: F401
     except ImportError:
         raise UsageError("this command needs torch: pip install 'stylert[export]'") from None
+
+
+def export_module(name: str):
+    """A stylert.export module; it needs torch, which the runtime alone does not install."""
+    needs_torch()
     return importlib.import_module(f"stylert.export.{name}")
 
 

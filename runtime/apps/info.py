@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from ..adain import get_num_threads
+    from ..families import pipelines
     from ..backends import choose, onnxrt, reasons
     from ..backends.tensorrt import cuda_device
     from ..sysinfo import describe
@@ -39,7 +40,7 @@ def command(args: argparse.Namespace) -> int:
         f"working {', '.join(onnxrt.working_providers())}",
         "Backends (auto order):",
         *(f"  {name}: {why or 'available'}" for name, why in reasons().items()),
-        f"Pipelines (Stylizer, Generator, AutoEncoder) with --backend auto: {chosen}"
+        f"Pipelines ({', '.join(pipelines())}) with --backend auto: {chosen}"
         + (f" ({skipped})" if skipped else ""),
     ]
     print("\n".join(lines))
