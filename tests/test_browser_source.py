@@ -134,7 +134,7 @@ def test_page_and_latest_frame_wins(src):
     img, tag, _ = src.poll(TIMEOUT)
     assert tag[1] == 12 and src.dropped == 2 and src.poll(0.05) is None
     assert np.abs(img.astype(int) - scene(0).astype(int)).mean() < 6  # scene(2) is scene(0)
-    src.sinks[0].write_tagged(img, tag)
+    src.sinks[0].write(img, tag)
     fid, back = c.result(TIMEOUT)
     assert fid == 12 and back.shape == img.shape
     c.close()
@@ -173,7 +173,7 @@ def test_refusals_keep_serving(src):
         c.close()
     good.frame(2, scene(0))
     img, tag, _ = src.poll(TIMEOUT)
-    src.sinks[0].write_tagged(img, tag)
+    src.sinks[0].write(img, tag)
     assert good.result(TIMEOUT)[0] == 2
     end = time.monotonic() + TIMEOUT
     while src.clients > 2 and time.monotonic() < end:
@@ -190,7 +190,7 @@ def test_a_page_that_never_reads_never_stalls_the_pipeline(src):
     big = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)  # ~300 kB JPEGs
     t0 = time.perf_counter()
     for _ in range(100):  # 30 MB the page never reads: each write returns at once
-        src.sinks[0].write_tagged(big, tag)
+        src.sinks[0].write(big, tag)
     assert time.perf_counter() - t0 < 5.0
     slow.close()
 

@@ -116,7 +116,7 @@ def test_binds_only_the_given_address_and_picks_a_free_port(sink):
 
 
 def test_page_is_html_with_the_stream(sink):
-    sink.set_text("12.0 FPS <ae>")
+    sink.status("12.0 FPS <ae>")
     status, ctype, body = get(sink, "/")
     page = body.decode("utf-8")
     assert status == 200 and ctype.startswith("text/html")
@@ -144,7 +144,7 @@ def test_frame_jpg_before_any_frame_is_503(sink):
 
 def test_hud_returns_the_text(sink):
     assert get(sink, "/hud")[2] == b""
-    sink.set_text("29.8 FPS  31 ms  ort-cpu  coffee")
+    sink.status("29.8 FPS  31 ms  ort-cpu  coffee")
     status, ctype, body = get(sink, "/hud")
     assert status == 200 and ctype.startswith("text/plain")
     assert body.decode("utf-8") == "29.8 FPS  31 ms  ort-cpu  coffee"

@@ -151,7 +151,7 @@ def write_video(gen: Generator, ws: np.ndarray, path: Path, fps: float, noise_mo
     from ..video import open_sink
 
     size = gen.size * scale
-    sink = open_sink(str(path), (size, size), fps)
+    sink = open_sink(str(path), fps)
     try:
         for i in range(0, len(ws), 16):
             for x in gen.synthesis(ws[i:i + 16], noise_mode):
@@ -194,19 +194,22 @@ def layers_arg(text: Optional[str], num_ws: int) -> List[int]:
 def live_walk(gen: Generator, truncation: float, noise_mode: str, frames: int = 0, seed: int = 0,
               steps_per_key: int = 30, scale: int = 8) -> dict:
     """A random walk in z shown in a window as fast as the backend renders it (FPS on the
-    frame); q or Esc ends it, or ``frames`` when > 0. Returns {frames, fps}."""
+    heads-up line); q or Esc, or closing the window, ends it, or ``frames`` when > 0. The
+    window is the display:// output `stylert live` opens (video.open_sinks: shown on its own
+    thread, newest frame first). Returns {frames, fps}: frames rendered."""
     import time
 
     from ..errors import VideoError
-    from ..video import DisplaySink, display_problem
+    from ..video import display_problem, open_sinks
 
     if display_problem():
         raise VideoError(f"{display_problem()}: write a file with `stylert generate video -o walk.mp4`")
     rng = np.random.RandomState(seed)
     a, b = rng.randn(1, gen.style_dim).astype(np.float32), rng.randn(1, gen.style_dim).astype(np.float32)
-    sink, shown, t0, fps = DisplaySink("stylert generate --live"), 0, time.perf_counter(), 0.0
+    sinks = open_sinks(["display://"], title="stylert generate --live")
+    shown, t0, fps = 0, time.perf_counter(), 0.0
     try:
-        while not frames or shown < frames:
+        while (not frames or shown < frames) and sinks.is_open:
             t = (shown % steps_per_key) / steps_per_key
             if shown and t == 0:
                 a, b = b, rng.randn(1, gen.style_dim).astype(np.float32)
@@ -214,9 +217,12 @@ def live_walk(gen: Generator, truncation: float, noise_mode: str, frames: int = 
             img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
             shown += 1
             fps = shown / (time.perf_counter() - t0)
-            cv2.putText(img, f"{fps:.0f} FPS", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            if sink.show(img) in (ord("q"), 27):
+            sinks.status(f"{fps:.0f} FPS")
+            sinks.write(img)
+            if any(k in (ord("q"), 27) for k in sinks.keys()):
                 break
     finally:
-        sink.close()
+        error = sinks.close()
+    if error:
+        raise VideoError(error)
     return {"frames": shown, "fps": fps}

@@ -1,10 +1,12 @@
 """``stylert live``: stylize a video source as fast as it comes, show or record it.
 
-Three threads overlap the work: capture (video.Capture: newest frame only for live
-sources, every frame in order for files), inference (this module's loop: the Stylizer's
-frame at the processing size, heads-up line, display) and writing (video.Writer: a bounded
-queue to the file sinks). Latency is measured from a frame's capture timestamp to the moment its
-result was written or shown; FPS from the sink side.
+Threads overlap the work: capture (video.Capture: newest frame only for live sources,
+every frame in order for files), inference (this module's loop: the Stylizer's frame at
+the processing size, the heads-up line, the keys), the outputs (video.Composite: one thread
+writing every --output, a bounded queue) and, with display://, the window's own thread
+(newest frame shown). Every output is opened, an HTTP port bound, before the first frame.
+Latency is measured from a frame's capture timestamp to the moment its result was handed to
+every output; FPS from the output side.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..images import ASSETS, expand
 from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
-from ..video import Capture, DisplaySink, Writer, check_sink, display_problem, open_sink, open_source
+from ..video import Capture, burn_status, check_sinks, display_problem, open_sink, open_sinks, open_source
 from ..video import uri as uris
 from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
@@ -151,11 +153,6 @@ def adapt_scale(scale: float, seconds_per_frame: float, target: float) -> float:
     return scale
 
 
-def _hud(img: np.ndarray, text: str) -> None:
-    cv2.rectangle(img, (0, 0), (img.shape[1], 22), (0, 0, 0), -1)
-    cv2.putText(img, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-
-
 # Auto size: a first measurement sets the processing scale in one jump (cost ~ pixels, so
 # scale = measured scale * sqrt(budget / time)); adapt_scale then steps gently. CPUs measure
 # at half the capture size (a full 640x480 frame takes 100+ ms and its buffers ~70 MB more).
@@ -176,8 +173,8 @@ def _even8(size: Tuple[float, float]) -> Tuple[int, int]:
 
 
 def run(opt: LiveOptions) -> Dict:
-    """Runs until the source ends, a limit is reached, q is pressed or SIGINT/SIGTERM
-    arrives; returns the summary (also written to ``opt.json_path``)."""
+    """Runs until the source ends, a limit is reached, q is pressed (or the window closed) or
+    SIGINT/SIGTERM arrives; returns the summary (also written to ``opt.json_path``)."""
     outputs = list(opt.outputs)
     notes = []
     browser = uris.source(opt.source).kind == "browser"  # the page shows the result: no window by default
@@ -189,35 +186,36 @@ def run(opt: LiveOptions) -> Dict:
         else:
             outputs = ["none"]
             notes.append(f"{display_problem()}: running headless (record with --output out.mp4)")
-    for uri in outputs:
-        check_sink(uri)  # refuse unwritable outputs before capture starts
+    check_sinks(outputs)  # refuse unwritable outputs before anything starts
     check_report(opt.json_path)
     if opt.size:
         pixels(*opt.size, f"--size {opt.size[0]}x{opt.size[1]}")
     if opt.width and opt.height:  # the capture size (the demo source makes frames of it)
         pixels(opt.width, opt.height, f"--width {opt.width} --height {opt.height}")
     styles = style_files(opt.styles)
-    st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision, unverified=opt.unverified)
-    st.set_style(styles[0])
-    stabilizer = Stabilizer(opt.stabilize) if opt.stabilize else None
-    source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames, loop=bool(opt.duration))
-    for back in getattr(source, "sinks", []):  # a browser page is served before its first frame comes
-        if not opt.quiet:
-            print(back.serving, flush=True)
-    # Explicit flags win: a given --size is kept unless --target-fps is given too.
-    target = opt.target_fps if opt.target_fps is not None else (0.0 if opt.size else min(source.fps, 30.0))
-    capture = Capture(source)
     stop = threading.Event()
     previous = {}  # Ctrl-C and SIGTERM end the loop cleanly (signals reach the main thread only)
-    if threading.current_thread() is threading.main_thread():
-        previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    writer, display = None, None
-    state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None,
-             "hud": True}
+    source = capture = sinks = None
+    state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None}
     processed, t0 = 0, time.perf_counter()
-    display_lat: List[int] = []
     infer_s: Deque[float] = collections.deque(maxlen=30)  # seconds of inference, recent frames
-    try:  # from here on, whatever happens, the capture stops, files are finalized, handlers restored
+    try:  # from here on, whatever happens, sources and outputs close, files are finalized, handlers restored
+        source = open_source(opt.source, opt.width, opt.height, opt.fps, opt.demo_frames, loop=bool(opt.duration))
+        # Every output opens now, before the model loads: a port is bound (once), a window
+        # shows; a viewer that connects meanwhile waits for the first frame.
+        back = list(getattr(source, "sinks", []))  # the browser source's: results back to its pages
+        sinks = open_sinks(outputs, source.fps, extra=back)
+        if not opt.quiet:
+            for line in filter(None, (s.serving for s in sinks.sinks)):
+                print(f"live: {line}", flush=True)
+        st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision, unverified=opt.unverified)
+        st.set_style(styles[0])
+        stabilizer = Stabilizer(opt.stabilize) if opt.stabilize else None
+        # Explicit flags win: a given --size is kept unless --target-fps is given too.
+        target = opt.target_fps if opt.target_fps is not None else (0.0 if opt.size else min(source.fps, 30.0))
+        capture = Capture(source)
+        if threading.current_thread() is threading.main_thread():
+            previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         frame = capture.get(stop)
         if frame is None:
             if browser:
@@ -231,13 +229,6 @@ def run(opt: LiveOptions) -> Dict:
             how = (f"auto for {target:g} FPS from {w}x{h}" if not opt.size else
                    f"{proc[0]}x{proc[1]}" + (f", adapting for {target:g} FPS" if target else ""))
             print(f"live: {st.choice}; processing size {how}", flush=True)
-        display = next((DisplaySink() for u in outputs if u.startswith("display://")), None)
-        writer = Writer([open_sink(u, (w, h), source.fps) for u in outputs if not u.startswith("display://")]
-                        + list(getattr(source, "sinks", [])))  # results back to the browser pages
-        pages = [s for s in writer.sinks if hasattr(s, "set_text")]  # HTTP streams show the line as text
-        for page in pages:
-            if hasattr(page, "url"):
-                print(f"live: serving {page.url} (MJPEG: any browser, or OBS's media source)", flush=True)
         t0 = time.perf_counter()
         recent: List[float] = []
         last_tag = None
@@ -259,44 +250,44 @@ def run(opt: LiveOptions) -> Dict:
             lat_ms = (time.perf_counter_ns() - frame.t_capture_ns) / 1e6
             hud = (f"{fps:.1f} FPS  {lat_ms:.0f} ms  {st.backend} {st.choice.precision}  "
                    f"{Path(styles[state['style']]).stem}  a={state['alpha']:.1f}  {chosen[0]}x{chosen[1]}")
-            for page in pages:
-                page.set_text(hud)
-            recorded = _with_hud(out, hud) if opt.hud else out  # files and streams stay clean unless --hud
-            if writer.sinks:
-                writer.put(recorded, frame.t_capture_ns, frame.tag)
+            sinks.status(hud)  # the window draws it, the web pages show it as text
+            recorded = burn_status(out, hud) if opt.hud else out  # files and streams stay clean unless --hud
+            sinks.write(recorded, frame.tag, frame.t_capture_ns)
             if state["recorder"] is not None:
                 state["recorder"].write(recorded)
-            if display is not None:
-                key = display.show(_with_hud(out, hud) if state["hud"] else out)
-                display_lat.append(time.perf_counter_ns() - frame.t_capture_ns)
+            quit_ = False
+            for key in sinks.keys():  # the window's, pressed meanwhile
                 if _keys(key, state, st, styles, out, (w, h), source.fps):
+                    quit_ = True
                     break
                 if stabilizer is not None and key in (ord("n"), ord("p")):
                     stabilizer.reset()  # a new style: no blending with the old one
+            if quit_ or not sinks.is_open:  # q, or the window closed, or an output failed
+                break
             if target and not opt.size and processed == CALIBRATE_FRAMES:
                 scale = auto_scale(float(np.median(list(infer_s)[1:])), target, scale)  # the first call warms up
                 chosen = _even8((proc[0] * scale, proc[1] * scale))
             elif target and processed > CALIBRATE_FRAMES and processed % 15 == 0:
                 scale = adapt_scale(scale, float(np.median(list(infer_s)[-15:])), target)
                 chosen = _even8((proc[0] * scale, proc[1] * scale))
-            if (opt.max_frames and processed >= opt.max_frames) or writer.error or \
-                    (opt.duration and now - t0 >= opt.duration):
+            if (opt.max_frames and processed >= opt.max_frames) or (opt.duration and now - t0 >= opt.duration):
                 break
             if opt.realtime and not source.live:
                 time.sleep(max(0.0, frame.index / source.fps - (time.perf_counter() - t0)))
             frame = capture.get(stop)
     finally:
         elapsed = time.perf_counter() - t0
-        capture.close()
-        if writer is not None:
-            writer.close()
+        if capture is not None:
+            capture.close()  # and its source
+        elif source is not None:
+            source.close()
+        if sinks is not None:
+            sinks.close()
         if state["recorder"] is not None:
             state["recorder"].close()
-        if display is not None:
-            display.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    lat = np.asarray(writer.latencies_ns or display_lat or [0], np.float64) / 1e6
+    lat = np.asarray(sinks.latencies_ns or [0], np.float64) / 1e6
     summary = {
         "source": opt.source, "outputs": outputs, "backend": str(st.choice), "precision": st.choice.precision,
         "capture_size": [w, h], "processing_size": list(chosen),
@@ -308,8 +299,8 @@ def run(opt: LiveOptions) -> Dict:
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "p99": float(np.percentile(lat, 99))},
         "frames_unreadable": list(getattr(source, "unreadable", [])),
-        "stopped_by": "signal" if stop.is_set() else "error" if (capture.error or writer.error) else "end or limit",
-        "error": capture.error or writer.error, "notes": notes,
+        "stopped_by": "signal" if stop.is_set() else "error" if (capture.error or sinks.error) else "end or limit",
+        "error": capture.error or sinks.error, "notes": notes,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
     }
     if summary["frames_unreadable"]:
@@ -321,14 +312,8 @@ def run(opt: LiveOptions) -> Dict:
     return summary
 
 
-def _with_hud(img: np.ndarray, text: str) -> np.ndarray:
-    out = img.copy()
-    _hud(out, text)
-    return out
-
-
 def _keys(key: int, state: Dict, st: Stylizer, styles: List[str], frame, size, fps) -> bool:
-    """Window controls (see KEYS); True to quit."""
+    """Window controls (see KEYS; h, the heads-up line, is the window's own); True to quit."""
     if key in (ord("q"), 27):
         return True
     if key in (ord("n"), ord("p")):
@@ -342,8 +327,6 @@ def _keys(key: int, state: Dict, st: Stylizer, styles: List[str], frame, size, f
         state["original"] = not state["original"]
     elif key == ord("c"):
         state["color"] = not state["color"]
-    elif key == ord("h"):
-        state["hud"] = not state["hud"]
     elif key == ord("s"):
         path = time.strftime("snapshot_%Y%m%d_%H%M%S.png")
         cv2.imwrite(path, frame)
@@ -351,7 +334,7 @@ def _keys(key: int, state: Dict, st: Stylizer, styles: List[str], frame, size, f
     elif key == ord("r"):
         if state["recorder"] is None:
             path = time.strftime("live_%Y%m%d_%H%M%S.mp4")
-            state["recorder"] = open_sink(path, (frame.shape[1], frame.shape[0]), fps)
+            state["recorder"] = open_sink(path, fps)
             print(f"recording to {path}")
         else:
             state["recorder"].close()

@@ -46,9 +46,8 @@ import numpy as np
 
 from ..errors import VideoError
 from ..limits import MAX_PIXELS
+from .base import Sink, Source
 from .http import _NAME, Served, TrackedHandler, _Server, _Server6, bind_problem, url_of
-from .sinks import Sink
-from .sources import Source
 
 log = logging.getLogger("stylert")
 DEFAULT_PORT = 8554  # jetson-utils' webrtc:// port
@@ -228,7 +227,7 @@ class _Handler(TrackedHandler):
 class BrowserSource(Served, Source):
     """Pages' cameras as one live source (see the module doc). ``port=0``: any free port;
     ``.url`` says which. ``poll(timeout)`` gives ``(image, tag, arrival_ns)`` or None;
-    ``sinks`` holds the sink that sends results back to the pages (``write_tagged``)."""
+    ``sinks`` holds the sink that sends results back to the pages (``write`` with the frame's tag)."""
 
     live = True
     pull = True   # capture.Capture takes frames when the loop is ready: no reader thread
@@ -372,29 +371,27 @@ class BrowserSource(Served, Source):
 
 
 class BrowserSink(Sink):
-    """Sends each result back to the page whose frame it is (``write_tagged``); encodes once."""
+    """Sends each result back to the page whose frame it is (the frame's ``tag``); encodes once.
+    Not opened from an --output: the source makes it, and the app adds it to its outputs."""
 
     def __init__(self, source: BrowserSource):
         self.source, self.name = source, source.name
         self._params = [int(cv2.IMWRITE_JPEG_QUALITY), source.quality]
 
-    def write(self, frame: np.ndarray) -> None:
-        pass  # a frame without a page to go back to
-
-    def write_tagged(self, frame: np.ndarray, tag) -> None:
+    def write(self, frame: np.ndarray, tag=None) -> None:
         if tag is None:
-            return
+            return  # a frame without a page to go back to
         ok, buf = cv2.imencode(".jpg", frame, self._params)
         if not ok:
             raise VideoError(f"{self.name}: OpenCV could not encode a {frame.shape} frame as JPEG")
         self.source._result(tag, buf.tobytes())
 
-    def set_text(self, text: str) -> None:
+    def status(self, text: str) -> None:
         self.source.set_text(text)
 
     @property
     def serving(self) -> str:
-        return f"live: camera page at {self.source.url} (open it in a browser; it sends its camera here)"
+        return f"camera page at {self.source.url} (open it in a browser; it sends its camera here)"
 
 
 def open_browser(text: str) -> BrowserSource:

@@ -1,6 +1,6 @@
-"""Capture and writer threads: a source read on its own thread (live sources: newest frame
-only, stale ones dropped and counted; files: every frame, in order), and file sinks written
-on another, so neither I/O ever waits on inference."""
+"""The capture thread: a source read on its own thread (live sources: newest frame only,
+stale ones dropped and counted; files: every frame, in order), so reading never waits on
+inference. (The outputs are written on a thread of their own too: sinks.Composite.)"""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import VideoError
-from .sinks import Sink
-from .sources import Source
+from .base import Source
 
 
 @dataclass
@@ -106,48 +104,3 @@ class Capture:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         self.source.close()
-
-
-class Writer:
-    """Writes frames to the file sinks on its own thread (bounded queue: the loop waits
-    rather than piling frames up) and records each frame's latency when written."""
-
-    def __init__(self, sinks: List[Sink]):
-        self.sinks, self.latencies_ns = sinks, []
-        self.written = 0
-        self.error: Optional[str] = None
-        self._q: "queue.Queue" = queue.Queue(maxsize=2)
-        self._thread = threading.Thread(target=self._run, name="stylert-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            frame, t_capture, tag = item
-            if self.error:  # after a failed write nothing more is written: the run is ending
-                continue
-            try:
-                for s in self.sinks:
-                    if tag is not None and hasattr(s, "write_tagged"):
-                        s.write_tagged(frame, tag)  # back to where the frame came from (a browser page)
-                    else:
-                        s.write(frame)
-            except Exception as e:  # a full disk ends the run with the reason, files finalized
-                self.error = f"writing failed: {e}"
-            self.latencies_ns.append(time.perf_counter_ns() - t_capture)
-            self.written += 1
-
-    def put(self, frame, t_capture, tag=None):
-        self._q.put((frame, t_capture, tag))
-
-    def close(self):
-        """Finalizes every sink; the first failure becomes ``error`` (the run's exit status)."""
-        self._q.put(None)
-        self._thread.join()
-        for s in self.sinks:
-            try:
-                s.close()
-            except VideoError as e:
-                self.error = self.error or str(e)

@@ -1,13 +1,14 @@
-"""An MJPEG-over-HTTP sink: any browser (or OBS, VLC, ffplay) can watch the live stream.
+"""The ``http://HOST:PORT/`` output: an MJPEG stream any browser (or OBS, VLC, ffplay) can watch.
 
-``HttpSink("127.0.0.1", 8080)`` serves:
+``HttpSink("127.0.0.1", 8080)`` binds its port once, when it is opened (before the first
+frame: a viewer may connect while the pipeline starts, and waits for the first frame), and serves:
 
 * ``GET /``            a small page: the title, the stream, and the heads-up line (``/hud``,
                         re-read once a second); it falls back to re-reading ``/frame.jpg`` when
                         the stream does not load
 * ``GET /stream.mjpg`` the frames as ``multipart/x-mixed-replace; boundary=frame``
 * ``GET /frame.jpg``   the newest frame as one JPEG
-* ``GET /hud``         the newest heads-up text (``text/plain``)
+* ``GET /hud``         the newest heads-up text (``text/plain``, set by ``status()``)
 
 ``write()`` encodes the frame once, keeps only the newest JPEG, wakes the viewers and returns:
 it never waits on a viewer. Each viewer has its own thread that sends the newest frame as
@@ -15,7 +16,8 @@ soon as it has sent the previous one, so a slow viewer skips frames (nothing is 
 never slows the pipeline or the other viewers. Only the standard library (http.server,
 threading) and cv2.imencode are used.
 
-The bind rule: the sink listens on exactly the address it is given. Loopback
+The server side (TrackedHandler, Served, bind_problem) is shared with the browser camera
+source (browser.py). The bind rule: the sink listens on exactly the address it is given. Loopback
 (127.0.0.1, ``[::1]``, localhost) is the default and is only reachable from this machine; to
 watch from another machine (a Jetson streaming to a laptop) write the LAN address out
 (``http://192.168.1.20:8080/``), or ``http://0.0.0.0:8080/`` for every interface. The stream
@@ -41,8 +43,10 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
-from .sinks import Sink
+from .base import Sink
 
+SCHEME = "http"
+EXAMPLE = "http://127.0.0.1:8080/ (MJPEG and a page)"
 DEFAULT_PORT = 8080
 BOUNDARY = "frame"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -105,6 +109,16 @@ def parse(url: str) -> Tuple[str, int]:
     elif not _NAME.match(host):
         raise VideoError(f"--output {text}: {host!r} is not a host name or address, {example}")
     return host, DEFAULT_PORT if port is None else port
+
+
+def check(uri: str) -> None:
+    """The address must be well formed; whether the port is free is told by open(), which
+    binds it (checking by binding would free it again for anyone to take)."""
+    parse(uri)
+
+
+def open(uri: str, fps: float = 30.0, title: str = "stylert live") -> "HttpSink":
+    return HttpSink(*parse(uri), title=title)
 
 
 # ----------------------------------------------------------------------------- page
@@ -333,7 +347,7 @@ class HttpSink(Served, Sink):
 
     ``port=0`` picks a free port; ``.port`` and ``.url`` tell which. Binds only ``host``.
     ``write(frame)`` (uint8 HxWx3 BGR, or HxW gray) encodes once and returns at once;
-    ``set_text(str)`` sets the heads-up line shown under the picture; ``close()`` ends the
+    ``status(str)`` sets the heads-up line shown under the picture; ``close()`` ends the
     viewers' connections and joins the server threads.
     """
 
@@ -374,7 +388,7 @@ class HttpSink(Served, Sink):
         self._thread.start()
 
     # -------------------------------------------------------------- the pipeline side
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, tag=None) -> None:
         """Encodes ``frame`` once, keeps it as the newest and wakes the viewers; never waits on them."""
         if self._closing:
             return
@@ -392,9 +406,17 @@ class HttpSink(Served, Sink):
             self.frames += 1
             self._cond.notify_all()
 
-    def set_text(self, text: str) -> None:
+    def status(self, text: str) -> None:
         """The heads-up line shown under the picture (as text; the frames carry no overlay)."""
         self.text = str(text)
+
+    @property
+    def serving(self) -> str:
+        return f"serving {self.url} (MJPEG: any browser, or OBS's media source)"
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closing
 
     @property
     def jpeg(self) -> Optional[bytes]:
@@ -403,6 +425,7 @@ class HttpSink(Served, Sink):
 
     def close(self) -> None:
         """Stops serving: viewers' connections end, threads are joined (about 2 s at most)."""
+        self.closed = True
         self._stop_serving()
 
     def __enter__(self):

@@ -1,189 +1,173 @@
-"""Video sinks: what an --output URI names (see uri.py). Frames are uint8 HWC BGR.
+"""Video outputs: the registry of sink kinds, and the composite sink the apps hold.
 
-Files are written under a temporary name and renamed when closed, so a path only ever holds
-a finished, playable file; a sink that got no frame leaves no file at all.
+An ``--output`` names a kind by its scheme (``display://``, ``http://...``, ``file://...``);
+``none`` (or ``null://``) is the null kind and a plain path a file. Each kind is one module
+with ``SCHEME``, ``EXAMPLE`` (how it is written, for messages), ``check(uri)`` (cheap, before
+anything starts: a VideoError of one line), ``open(uri, fps, title)`` (a Sink, see base.py)
+and, if at most one of it makes sense in a run, ``SINGLE = True``.
+
+A new kind is one module and one line in KINDS below.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-from typing import Tuple
+import queue
+import threading
+import time
+from typing import Any, Iterable, List, Optional, Sequence
 
-import cv2
 import numpy as np
 
 from ..errors import VideoError
-from . import uri as uris
+from . import display, files, http, null
+from .base import Sink
 
-# cv2.imshow aborts the whole process (SIGABRT, not catchable) when no display answers,
-# also when DISPLAY is set but stale (SSH): so a child process tries a window first.
-_PROBE = "import cv2; cv2.namedWindow('stylert-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+KINDS = {kind.SCHEME: kind for kind in (
+    display,   # display://          a window (display.py)
+    http,      # http://HOST:PORT/   an MJPEG stream and a page (http.py)
+    files,     # file://out.mp4      a video or an image sequence (files.py)
+    null,      # none                nothing kept (null.py)
+)}
 
 
-@functools.lru_cache(maxsize=None)
-def display_problem() -> str:
-    """'' when OpenCV can open a window here, else why not (probed once per process)."""
-    if os.name == "nt" or sys.platform == "darwin":
-        return ""
-    name = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    if not name:
-        return "no display here (DISPLAY is not set)"
+def kind(uri: str):
+    """The module of the kind ``uri`` names; one clear VideoError for a scheme none has."""
+    if uri in ("none", ""):
+        return null
+    if "://" not in uri:
+        return files
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme not in KINDS:
+        known = ", ".join(k.EXAMPLE for k in KINDS.values())
+        raise VideoError(f"--output {uri}: stylert has no {scheme}:// output; it writes {known}")
+    return KINDS[scheme]
+
+
+def check_sink(uri: str) -> None:
+    """Refuses an output that cannot work, before anything starts (nothing is bound or created)."""
+    kind(uri).check(uri)
+
+
+def open_sink(uri: str, fps: float = 30.0, title: str = "stylert live") -> Sink:
+    """The output ``uri`` names, open: a server listens, a window shows, a file is written
+    from the first frame on (at that frame's size)."""
+    k = kind(uri)
+    k.check(uri)
+    return k.open(uri, fps=fps, title=title)
+
+
+def check_sinks(uris: Iterable[str]) -> None:
+    for uri in uris:
+        check_sink(uri)
+
+
+def open_sinks(uris: Sequence[str], fps: float = 30.0, title: str = "stylert live",
+               extra: Sequence[Sink] = ()) -> "Composite":
+    """All of ``uris`` opened as one Composite (with ``extra`` sinks already open, e.g. the
+    browser source's); if one cannot be opened, those opened before it are closed again.
+    A repeated output, or a second one of a SINGLE kind (the window), is opened once."""
+    check_sinks(uris)
+    chosen, single = [], set()
+    for uri in dict.fromkeys(uris):
+        k = kind(uri)
+        if getattr(k, "SINGLE", False):
+            if k in single:
+                continue
+            single.add(k)
+        chosen.append(uri)
+    opened: List[Sink] = []
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return f"display {name} does not answer"
-    if done.returncode != 0:
-        return f"display {name} does not answer (is the X server running, or the SSH forwarding still up?)"
-    return ""
+        for uri in chosen:
+            opened.append(open_sink(uri, fps, title))
+    except BaseException:
+        Composite(opened, threaded=False).close()
+        raise
+    return Composite(opened + list(extra))
 
 
-class Sink:
-    name = "none"
+class Composite(Sink):
+    """Several outputs as one Sink; what an app holds. ``write`` hands the frame to a thread
+    of its own that writes it to every output (a bounded queue: the loop waits rather than
+    pile frames up), so neither file I/O nor JPEG encoding waits on inference; the latency
+    of each frame (capture to written everywhere) is kept in ``latencies_ns``. The first
+    failure of a write ends the writing (``error``, the run's exit status); ``close()``
+    closes every output, also after one of them failed, and returns the first failure."""
 
-    def write(self, frame: np.ndarray) -> None:
-        pass
+    def __init__(self, sinks: Iterable[Sink], threaded: bool = True, depth: int = 2):
+        self.sinks = list(sinks)
+        self.name = ", ".join(s.name for s in self.sinks) or "none"
+        self.latencies_ns: List[int] = []
+        self.written = 0
+        self.error: Optional[str] = None
+        self._q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="stylert-outputs", daemon=True)
+            self._thread.start()
 
-    def close(self) -> None:
-        pass
+    @property
+    def serving(self) -> str:
+        return "\n".join(s.serving for s in self.sinks if s.serving)
 
-
-class DisplaySink(Sink):
-    name = "display://"
-
-    def __init__(self, title: str = "stylert live"):
-        if display_problem():
-            raise VideoError(f"{display_problem()}: record with --output out.mp4, or use --output none")
-        self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-
-    def show(self, frame: np.ndarray) -> int:
-        """Shows ``frame`` and returns the key pressed meanwhile (-1: none)."""
-        cv2.imshow(self.title, frame)
-        key = cv2.waitKey(1)
-        return key & 0xFF if key >= 0 else -1
-
-    def write(self, frame):
-        self.show(frame)
-
-    def close(self):
-        cv2.destroyWindow(self.title)
-
-
-class VideoFileSink(Sink):
-    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-    def __init__(self, path: str, size: Tuple[int, int], fps: float):
-        self.path = Path(path)
-        self.name = f"file://{path}"
-        ext = self.path.suffix.lower()
-        if ext not in self.CODECS:
-            raise VideoError(f"cannot write video {path}: use .mp4, .avi, .mkv or .mov (or an img_%04d.png pattern)")
-        fps = fps if fps > 0 else 30.0
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{ext}")
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.CODECS[ext]), fps, size)
-        if not self.writer.isOpened():
-            self.tmp.unlink(missing_ok=True)
-            raise VideoError(f"cannot write video {path}: OpenCV opened no {self.CODECS[ext]} writer for "
-                             f"{size[0]}x{size[1]} at {fps:g} FPS (try .avi)")
-        self.size, self.frames, self.fps = size, 0, fps
-
-    def write(self, frame):
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = cv2.resize(frame, self.size)
-        self.writer.write(frame)  # OpenCV's writer reports no failure: checked here and at close
-        self.frames += 1
-        if self.frames % 30 == 0:
-            self._check_room()
-
-    def _check_room(self) -> None:
-        """Stops the recording while it can still be finished (a full disk would leave a file
-        without its index, which players cannot open): room for two more seconds of frames
-        and the container's index must stay free."""
-        try:
-            size = self.tmp.stat().st_size
-        except FileNotFoundError:
-            raise VideoError(f"the recording {self.tmp} is gone (was its folder removed?)") from None
-        free = shutil.disk_usage(self.tmp.parent).free
-        if free < (64 << 10) + 64 * self.frames + 2 * self.fps * size / self.frames:
-            raise VideoError(f"the disk holding {self.path} is nearly full ({free >> 10} KB free): recording "
-                             f"stopped after {self.frames} frames, kept playable; free some space")
-
-    def close(self):
-        self.writer.release()
-        if not self.frames:  # no frame: no file, rather than an empty video
-            self.tmp.unlink(missing_ok=True)
+    def write(self, frame: np.ndarray, tag: Any = None, t_capture_ns: Optional[int] = None) -> None:
+        """Hands ``frame`` to every output (``t_capture_ns``: when it was captured, for the latency)."""
+        if self.closed:
             return
-        if not self.tmp.exists():
-            raise VideoError(f"cannot finish {self.path}: the recording is gone (was its folder removed?)")
-        cap = cv2.VideoCapture(str(self.tmp))  # what a player will find in it (the container's count)
-        held = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-        cap.release()
+        item = (frame, tag, time.perf_counter_ns() if t_capture_ns is None else t_capture_ns)
+        if self._thread is None:
+            self._write(*item)
+        else:
+            self._q.put(item)
+
+    def status(self, text: str) -> None:
+        for s in self.sinks:
+            s.status(text)
+
+    def keys(self) -> List[int]:
+        return [k for s in self.sinks for k in s.keys()]
+
+    @property
+    def is_open(self) -> bool:
+        """False once closed, after a failed write, or when an output ended by itself (its window closed)."""
+        return not self.closed and self.error is None and all(s.is_open for s in self.sinks)
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            self._write(*item)
+
+    def _write(self, frame, tag, t_capture_ns) -> None:
+        if self.error:  # after a failed write nothing more is written: the run is ending
+            return
         try:
-            os.replace(self.tmp, self.path)  # what was written stays, playable as far as it goes
-        except OSError as e:
-            raise VideoError(f"cannot finish {self.path}: {e.strerror}") from None
-        if held < self.frames:
-            raise VideoError(f"{self.path} holds {held} of the {self.frames} frames written to it: writing failed "
-                             f"(a full disk?)")
+            for s in self.sinks:
+                s.write(frame, tag)
+        except Exception as e:  # a full disk ends the run with the reason, files finalized
+            self.error = f"writing failed: {e}"
+            return
+        self.latencies_ns.append(time.perf_counter_ns() - t_capture_ns)
+        self.written += 1
 
-
-class ImageSequenceSink(Sink):
-    def __init__(self, pattern: str):
-        self.pattern, self.name, self.i = pattern, f"file://{pattern}", 0
-        try:
-            pattern % 0
-        except (TypeError, ValueError):
-            raise VideoError(f"cannot write {pattern}: write one %d-style field, e.g. frames_%04d.png") from None
-
-    def write(self, frame):
-        path = self.pattern % self.i
-        tmp = os.path.join(os.path.dirname(path) or ".", f".tmp-{os.path.basename(path)}")
-        if not cv2.imwrite(tmp, frame):
-            raise VideoError(f"cannot write {path}")
-        os.replace(tmp, path)
-        self.i += 1
-
-
-def check_sink(text: str) -> None:
-    """Refuses a sink that cannot work before any capture starts."""
-    u = uris.sink(text)
-    if u.kind == "none":
-        return
-    if u.kind == "display":
-        if display_problem():
-            raise VideoError(f"{display_problem()}: record with --output out.mp4, or use --output none")
-        return
-    if u.kind == "http":
-        from .http import HttpSink, parse
-
-        HttpSink(*parse(u.target)).close()  # the address must be ours and the port free
-        return
-    folder = os.path.dirname(os.path.abspath(u.target))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise VideoError(f"cannot write {u.target}: {folder} is not a writable folder")
-    if u.kind == "file":
-        if os.path.isdir(u.target):
-            raise VideoError(f"cannot write video {u.target}: it is a folder; name a file such as out.mp4")
-        if Path(u.target).suffix.lower() not in VideoFileSink.CODECS:
-            raise VideoError(f"cannot write video {u.target}: use .mp4, .avi, .mkv or .mov (or an img_%04d.png pattern)")
-
-
-def open_sink(text: str, size: Tuple[int, int], fps: float) -> Sink:
-    check_sink(text)
-    u = uris.sink(text)
-    if u.kind == "none":
-        return Sink()
-    if u.kind == "display":
-        return DisplaySink()
-    if u.kind == "http":
-        from .http import HttpSink, parse
-
-        return HttpSink(*parse(u.target))
-    if u.kind == "pattern":
-        return ImageSequenceSink(u.target)
-    return VideoFileSink(u.target, size, fps)
+    def close(self) -> Optional[str]:
+        """Finishes the frames handed over, then closes every output; the first failure
+        (of a write, else of a close) becomes ``error`` and is returned. An error that is not a
+        VideoError (a bug) is raised once every output is closed."""
+        if self.closed:
+            return self.error
+        self.closed = True
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join()
+        bug = None
+        for s in self.sinks:
+            try:
+                s.close()
+            except VideoError as e:
+                self.error = self.error or str(e)
+            except Exception as e:  # noqa: BLE001 - the others are closed first
+                bug = bug or e
+        if bug is not None:
+            raise bug
+        return self.error

@@ -17,20 +17,11 @@ import numpy as np
 from ..errors import ImageError, VideoError
 from ..images import ASSETS, expand, read_image
 from . import uri as uris
+from .base import Source
+from .browser import open_browser
 
 
 # ----------------------------------------------------------------------------- sources
-class Source:
-    live = False    # live: frames come in real time and may be dropped; else read in order
-    stalls = False  # a missing frame may be a hiccup (cameras, streams): retry before giving up
-    fps = 30.0
-
-    def read(self) -> Optional[np.ndarray]:
-        """The next frame (BGR) or None at the end."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class DemoSource(Source):
@@ -172,8 +163,6 @@ def open_source(text: str, width: int = 0, height: int = 0, fps: float = 0, fram
     if u.kind == "stream":
         return CaptureSource(u.target, True, name=u.target)
     if u.kind == "browser":
-        from .browser import open_browser
-
         return open_browser(u.target)
     if u.kind in ("folder", "glob"):
         return ImageListSource(expand([u.target]), fps)

@@ -1,12 +1,10 @@
-"""Source and sink URIs (the nouns of jetson-inference), parsed once into a small record.
+"""Source URIs (the nouns of jetson-inference), parsed once into a small record. (What an
+--output names is read by the registry of sink kinds, sinks.py.)
 
 Sources: ``demo``; ``0`` (camera index); ``/dev/video0`` or ``v4l2:///dev/video0``;
 ``csi://0`` (Jetson CSI camera); ``rtsp://``, ``rtmp://``, ``http(s)://`` streams; a folder
 or glob of images; an ``img_%03d.png`` pattern; ``file://clip.mp4`` or a plain path; ``browser://127.0.0.1:8554`` (a page
 that sends the visitor's camera and shows the result: browser.py, bound to the address written).
-Sinks: ``display://`` (a window), ``http://127.0.0.1:8080/`` (an MJPEG stream and a page
-for browsers and OBS, bound to the address written), ``none``, ``file://out.mp4`` / ``.avi``
-/ ``.mkv`` / ``.mov`` or a plain path, and ``frames_%04d.png`` patterns.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ STREAMS = ("rtsp://", "rtmp://", "http://", "https://")
 
 @dataclass(frozen=True)
 class Uri:
-    kind: str      # sources: demo camera csi v4l2 stream browser folder glob pattern file; sinks: display http none pattern file
+    kind: str      # demo camera csi v4l2 stream browser folder glob pattern file
     target: str    # the path, URL or device; for cameras the index as text
     text: str      # as the user wrote it
 
@@ -60,18 +58,3 @@ def source(text: str) -> Uri:
     if "%" in path:
         return Uri("pattern", path, text)
     return Uri("file", path, text)
-
-
-def sink(text: str) -> Uri:
-    """What an --output names."""
-    if text in ("none", "null://", ""):
-        return Uri("none", "", text)
-    if text.startswith("display://"):
-        return Uri("display", text[len("display://"):], text)
-    if text.startswith("http://"):
-        return Uri("http", text, text)  # an MJPEG stream served here (video/http.py)
-    if text.startswith(STREAMS):
-        raise VideoError(f"--output {text}: stylert serves http:// (MJPEG) only; write a file "
-                         f"(--output out.mp4) or serve http://127.0.0.1:8080/")
-    path = _path(text)
-    return Uri("pattern" if "%" in path else "file", path, text)
