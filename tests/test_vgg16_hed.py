@@ -19,7 +19,7 @@ from stylert.errors import CheckpointError, UsageError  # noqa: E402
 from stylert.export import vgg16_hed  # noqa: E402
 from stylert.export.models import AdaINNet  # noqa: E402
 from stylert.export.models.adain import adain_losses  # noqa: E402
-from stylert.export.models.vgg import VGG16Encoder  # noqa: E402
+from stylert.export.vgg import VGG16Encoder  # noqa: E402
 
 
 def _hed_source():

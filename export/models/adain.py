@@ -28,7 +28,7 @@ from stylert.errors import UsageError
 from ..data import photos, random_crops, to_tensor
 from ..graphs import Graph, as_numpy
 from ..ops import DEFAULT_EPS, AdaIN, adain_from_stats, calc_mean_std
-from .vgg import ENCODERS, VGG_UNUSED_KEYS, channels
+from ..vgg import ENCODERS, VGG_UNUSED_KEYS, channels
 
 # Images need at least this many pixels a side (relu4_1 must be 2 wide for reflection padding).
 MIN_SIDE = 9
