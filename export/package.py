@@ -65,15 +65,19 @@ def load_model(kind: str, checkpoint: Optional[str] = None, *, vgg: Optional[str
 def export(kind: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
            vgg: Optional[str] = None, decoder: Optional[str] = None, size: Optional[int] = None,
            precisions: Sequence[str] = pkg.PRECISIONS, force: bool = False,
-           allow_pickle: bool = False, torch_weights: bool = True, progress: bool = True) -> pkg.Package:
-    """Exports ``kind`` to the package folder ``out`` and returns it (see module doc)."""
+           allow_pickle: bool = False, torch_weights: bool = True, progress: bool = True,
+           full_graph: bool = False) -> pkg.Package:
+    """Exports ``kind`` to the package folder ``out`` and returns it (see module doc);
+    ``full_graph`` adds the family's optional graphs (adain_full)."""
     out = Path(out)
     bad = [p for p in precisions if p not in pkg.PRECISIONS]
+    if full_graph and not families.get(kind).optional:
+        raise ExportError(f"--full-graph applies to a family with an optional whole-network graph (adain), not {kind}")
     if bad or "fp32" not in precisions:
         raise ExportError(f"precisions must include fp32 and be among {', '.join(pkg.PRECISIONS)}, got {', '.join(precisions)}")
     with folders.building(out, force) as tmp:  # refuses a bad destination before the slow work
         model, sources = load_model(kind, checkpoint, vgg=vgg, decoder=decoder, size=size, allow_pickle=allow_pickle)
-        meta = _export_into(tmp, kind, model, sources, precisions, torch_weights, progress)
+        meta = _export_into(tmp, kind, model, sources, precisions, torch_weights, progress, full_graph)
         failed = [r for r in meta["parity"]["results"] if not r["passed"]]
         if failed:
             raise ParityError(f"{kind} export failed the parity gate:\n" + parity.table(meta["parity"]["results"]))
@@ -91,10 +95,11 @@ def _chain_reference(tmp: Path, meta: Dict, graphs: List[Graph], probe: Dict[str
 
 
 def _export_into(tmp: Path, kind: str, model, sources: Dict[str, str], precisions: Sequence[str],
-                 torch_weights: bool, progress: bool) -> Dict:
+                 torch_weights: bool, progress: bool, full_graph: bool = False) -> Dict:
     torch.manual_seed(0)
     with torch.no_grad():
-        graphs: List[Graph] = models.family(kind).graphs(model)
+        family = models.family(kind)
+        graphs: List[Graph] = family.graphs(model, full=True) if full_graph else family.graphs(model)
     variants = [*precisions, *(pkg.CPU_VARIANTS[p] for p in precisions if p in pkg.CPU_VARIANTS)]
     meta: Dict = {
         "format": pkg.FORMAT, "format_version": pkg.FORMAT_VERSION, "kind": kind,

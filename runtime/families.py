@@ -47,6 +47,7 @@ class Family:
     apps: Tuple[str, ...] = ()       # modules of its own commands (add_parser(sub)), after the common ones
     train: Dict[str, str] = field(default_factory=dict)  # `stylert train NAME` -> its recipe module (torch)
     bundled: Tuple[str, ...] = ("fp32", "int8")  # the precisions of its bundled package (make packages)
+    optional: Tuple[str, ...] = ()   # graphs a package may add on request (export --full-graph)
 
     @property
     def ranges(self) -> Dict[str, Tuple[int, int, int]]:
@@ -66,13 +67,14 @@ FAMILIES: Dict[str, Family] = {f.kind: f for f in [
            ["manifold", "--package", "package", "-o", "out"],
            apps=("stylert.apps.manifold",), train={"ae": "stylert.export.train.ae"},
            chain="stylert.pipelines.autoencoder:chain", io={"image_shape": "ints", "latent": "int"}),
-    Family("adain", ("encoder", "decoder", "adain_full"), "stylert.pipelines.stylizer:Stylizer",
+    Family("adain", ("encoder", "decoder"), "stylert.pipelines.stylizer:Stylizer",
            "stylert.export.models.adain", "stylert.pipelines.stylizer:bench_call", [256],
            ["live", "--package", "package", "--source", "0", "--size", "320x240", "--precision", "int8"],
            apps=("stylert.apps.stylize", "stylert.apps.live"), bundled=("fp32", "fp16", "int8"),  # fp16: GPUs
            train={"adain": "stylert.export.train.adain", "student": "stylert.export.train.student"},
            dims={"fheight": (8, 60, 136), "fwidth": (8, 80, 240)},  # features: image / 8
-           chain="stylert.pipelines.stylizer:chain", io={"eps": "number"}, triton="stylert.export.triton:adain_glue"),
+           chain="stylert.pipelines.stylizer:chain", io={"eps": "number"}, triton="stylert.export.triton:adain_glue",
+           optional=("adain_full",)),
     Family("stylegan", ("mapping", "synthesis"), "stylert.pipelines.generator:Generator",
            "stylert.export.models.stylegan", "stylert.pipelines.generator:bench_call", [0],
            ["generate", "video", "--live", "--package", "package"],

@@ -200,16 +200,21 @@ def to_hwc8(x: np.ndarray, bgr: bool = False) -> np.ndarray:
     return cv2.convertScaleAbs(np.maximum(hwc, 0.0, out=hwc), alpha=255.0)
 
 
-def pad_to(x: np.ndarray, multiple: int = 8, minimum: int = 16) -> Tuple[np.ndarray, Tuple[int, int]]:
-    """Pads NCHW on the bottom/right (edge-mirrored) to a multiple of ``multiple`` and at
-    least ``minimum`` a side; returns the padded array and the original (H, W)."""
-    h, w = x.shape[2:]
+def pad_to(x: np.ndarray, multiple: int = 8, minimum: int = 16,
+           layout: str = "NCHW") -> Tuple[np.ndarray, Tuple[int, int]]:
+    """Pads a batch (NCHW, or NHWC frames) on the bottom/right (edge-mirrored) to a multiple
+    of ``multiple`` and at least ``minimum`` a side; returns the padded (contiguous) array
+    and the original (H, W)."""
+    hw = (2, 3) if layout == "NCHW" else (1, 2)
+    h, w = x.shape[hw[0]], x.shape[hw[1]]
     ph = max(minimum, -(-h // multiple) * multiple) - h
     pw = max(minimum, -(-w // multiple) * multiple) - w
     if ph == 0 and pw == 0:
-        return x, (h, w)
+        return np.ascontiguousarray(x), (h, w)
     mode = "reflect" if ph < h and pw < w else "edge"  # reflect needs the pad below the size
-    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode), (h, w)
+    pads = [(0, 0)] * x.ndim
+    pads[hw[0]], pads[hw[1]] = (0, ph), (0, pw)
+    return np.pad(x, pads, mode=mode), (h, w)
 
 
 def write_image(path: os.PathLike | str, rgb: np.ndarray) -> None:

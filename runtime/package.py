@@ -9,7 +9,7 @@ Layout::
     PKG/GRAPH.fp16.onnx       optional reduced-precision variants
     PKG/GRAPH.int8.onnx
     PKG/model.pt              the weights as a stylert checkpoint (for the optional torch backend)
-    PKG/parity_io.npz         optional (export --save-io): the parity inputs and PyTorch outputs
+    PKG/parity_io.npz         the parity inputs and PyTorch outputs (verify, self-check)
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import Any, Dict, List
 from . import families, onnxfile
 from .errors import PackageError
 
-FORMAT, FORMAT_VERSION = "stylert-package", 1
+# Version 2: AdaIN graphs take and give uint8 NHWC BGR frames (io.frame) and adain_full is
+# optional. Version 1 packages (float NCHW RGB graphs) still load: the pipeline converts.
+FORMAT, FORMAT_VERSION, READS = "stylert-package", 2, (1, 2)
 MANIFEST = "stylert.json"
 KINDS = {f.kind: f.graphs for f in families.FAMILIES.values()}  # kind -> its graphs
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -184,9 +186,9 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
         raise PackageError(f"{manifest} is not valid JSON ({str(e)[:80]}): re-export the package") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise PackageError(f"{manifest} is not a {FORMAT} manifest: re-export the package")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READS:
         raise PackageError(f"{manifest} has format version {meta.get('format_version')}; this "
-                           f"stylert reads {FORMAT_VERSION}: re-export with this version")
+                           f"stylert reads {', '.join(map(str, READS))}: re-export with this version")
     if meta.get("checksum") != checksum(meta):
         raise PackageError(f"{manifest} was edited after export (its checksum does not match): "
                            f"re-export the package instead of editing it")
@@ -194,8 +196,10 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
     if not isinstance(kind, str) or kind not in KINDS:
         raise PackageError(f"{manifest}: unknown model kind {kind!r} (expected one of {', '.join(KINDS)})")
     graphs = meta.get("graphs")
-    if not isinstance(graphs, dict) or set(graphs) != set(KINDS[kind]):
-        raise PackageError(f"{manifest}: a {kind} package has the graphs {', '.join(KINDS[kind])}, "
+    optional = families.get(kind).optional
+    if not isinstance(graphs, dict) or not set(KINDS[kind]) <= set(graphs) <= {*KINDS[kind], *optional}:
+        extra = f" (and optionally {', '.join(optional)})" if optional else ""
+        raise PackageError(f"{manifest}: a {kind} package has the graphs {', '.join(KINDS[kind])}{extra}, "
                            f"this one lists {', '.join(graphs or []) or 'none'}: re-export it")
     _check_io(manifest, meta.get("io"), families.get(kind).io)
     for name, g in graphs.items():

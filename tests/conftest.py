@@ -28,14 +28,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory):
     """The three bundled defaults exported once per test run (ae through the CLI, with
-    --save-io and --triton-repo); needs torch."""
+    --triton-repo); needs torch."""
     pytest.importorskip("torch")
     from stylert import cli
     from stylert import package as pkgmod
     from stylert.export import package as export_pkg
 
     root = tmp_path_factory.mktemp("packages")
-    assert cli.main(["export", "ae", "-o", str(root / "ae"), "--save-io", "--triton-repo", str(root / "ae-triton")]) == 0
+    assert cli.main(["export", "ae", "-o", str(root / "ae"), "--triton-repo", str(root / "ae-triton")]) == 0
     for kind in ("adain", "stylegan"):
         export_pkg.export(kind, root / kind, progress=False)
     return {k: pkgmod.load(root / k) for k in ("ae", "adain", "stylegan")}

@@ -48,6 +48,7 @@ use_tf32 sdpa_kernel fuse_conv_bias
 KEYS = {"TensorrtExecutionProvider": TENSORRT_KEYS, "CUDAExecutionProvider": CUDA_KEYS}
 SHORT = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA"}
 REAL_SESSION = ort.InferenceSession
+TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(float16)": np.float16}
 
 
 class _OrtValue:
@@ -60,6 +61,9 @@ class _OrtValue:
     def shape(self):
         return list(self.array.shape)
 
+    def data_type(self):
+        return {np.dtype(v): k for k, v in TYPES.items()}[self.array.dtype]
+
 
 class _Binding:
     def __init__(self):
@@ -69,10 +73,10 @@ class _Binding:
         self.inputs[name] = ("host", np.array(array))
 
     def bind_input(self, name, device, device_id, dtype, shape, ptr):
-        self.inputs[name] = ("device", ptr, tuple(shape))
+        self.inputs[name] = ("device", ptr, tuple(shape), np.dtype(dtype))
 
     def bind_output(self, name, device, device_id=0, dtype=None, shape=None, ptr=None):
-        self.output = (name, ptr, tuple(shape) if shape else None)
+        self.output = (name, ptr, tuple(shape) if shape else None, dtype)
 
     def get_outputs(self):
         return self.outputs
@@ -126,21 +130,27 @@ class Session:
     def _output_shape(self, shapes):
         key = tuple(sorted(shapes.items()))
         if key not in self._shapes:
-            zeros = {n: np.zeros(s, np.float32) for n, s in shapes.items()}
+            zeros = {i.name: np.zeros(shapes[i.name], TYPES[i.type]) for i in self.cpu.get_inputs()}
             self._shapes[key] = self.cpu.run(None, zeros)[0].shape
         return self._shapes[key]
 
     def run_with_iobinding(self, binding, run_options=None):
         shapes = {n: (v[1].shape if v[0] == "host" else v[2]) for n, v in binding.inputs.items()}
-        name, ptr, _ = binding.output
+        name, ptr, _, _ = binding.output
         shape = self._output_shape(shapes)
-        out = fake_cuda.ndarray(shape, np.float32) if ptr is None else None
+        # The session writes its output type; a bound buffer is read as the bytes it holds (the
+        # real one takes the pointer and the declared type on trust).
+        out = fake_cuda.ndarray(shape, TYPES[self.cpu.get_outputs()[0].type]) if ptr is None else None
         dst = out._buf if out is not None else fake_cuda.MEMORY[ptr]
 
         def run():
-            feeds = {n: (v[1] if v[0] == "host" else np.array(fake_cuda.MEMORY[v[1]]).reshape(v[2]))
+            feeds = {n: (v[1] if v[0] == "host" else
+                         np.array(fake_cuda.MEMORY[v[1]]).reshape(-1).view(v[3])[:int(np.prod(v[2]))].reshape(v[2]))
                      for n, v in binding.inputs.items()}
-            dst.reshape(shape)[...] = self.cpu.run(None, feeds)[0]
+            result = self.cpu.run(None, feeds)[0]
+            if dst.dtype != result.dtype:
+                raise RuntimeError(f"output bound as {dst.dtype}, the graph gives {result.dtype}")
+            dst.reshape(shape)[...] = result
 
         self._stream().enqueue(run)
         binding.outputs = [_OrtValue(out)] if out is not None else []

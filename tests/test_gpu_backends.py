@@ -18,9 +18,9 @@ def test_tensorrt_provider_options_follow_the_variant_and_the_camera(tmp_path):
     enc = onnxrt.tensorrt_options(pkg.graphs["encoder"], "fp16", ranges, tmp_path / "c", stream="1234",
                                   camera=(320, 240))
     assert enc["trt_fp16_enable"] == "True" and enc["trt_int8_enable"] == "False"
-    assert enc["trt_profile_min_shapes"] == "image:1x3x64x64"
-    assert enc["trt_profile_opt_shapes"] == "image:1x3x240x320"  # opt: the real camera size
-    assert enc["trt_profile_max_shapes"] == "image:4x3x1088x1920"
+    assert enc["trt_profile_min_shapes"] == "frame:1x64x64x3"  # uint8 NHWC frames
+    assert enc["trt_profile_opt_shapes"] == "frame:1x240x320x3"  # opt: the real camera size
+    assert enc["trt_profile_max_shapes"] == "frame:4x1088x1920x3"
     assert enc["trt_engine_cache_path"] == enc["trt_timing_cache_path"] == str(tmp_path / "c")
     assert enc["trt_engine_cache_enable"] == enc["trt_timing_cache_enable"] == "True"
     assert enc["user_compute_stream"] == "1234"
@@ -81,8 +81,8 @@ def test_io_binding_keeps_device_arrays_on_the_device(monkeypatch):
                               run_with_iobinding=lambda b: log.append(("run",)))
     engine = object.__new__(onnxrt.OnnxRuntimeEngine)
     engine.session, engine.output, engine.cupy, engine.cuda_graph = session, "features", _FakeCupy(), False
-    engine.stream = _Stream()
-    monkeypatch.setattr(onnxrt, "device_view", lambda value, cupy: ("view of", value))  # the CuPy view
+    engine.stream, engine.in_types, engine.out_type = _Stream(), {"features": np.float32}, np.float32
+    monkeypatch.setattr(onnxrt, "device_view", lambda value, cupy, dtype: ("view of", value))  # the CuPy view
     image = np.zeros((1, 3, 16, 16), np.float32)
     assert engine.run_native({"image": image}) == ("view of", "the OrtValue")
     device = engine.to_device(np.zeros((1, 8, 2, 2), np.float32))
@@ -148,6 +148,7 @@ def test_cuda_graphs_bind_fixed_buffers_per_shape_and_replay_by_graph_id():
     engine.session = SimpleNamespace(io_binding=lambda: _GraphBinding(log), run_with_iobinding=run)
     engine.output, engine.cupy, engine.stream, engine.cuda_graph, engine._graphs = \
         "features", _GraphCupy(), _Stream(), True, {}
+    engine.in_types, engine.out_type = {"image": np.float32}, np.float32
     first = engine.run_native({"image": np.full((1, 3, 16, 16), 1.0, np.float32)})
     fixed_in = [e for e in log if e[0] == "device input"][-1][-1]
     fixed_out = first.data.ptr

@@ -37,8 +37,7 @@ def gpu(monkeypatch, tmp_path):
 def _stylize(p):
     """The whole chain as the self-check runs it, and a uint8 camera frame after it."""
     probe = p.package.reference_io()
-    frame = (probe["encoder/in/image"][0].transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
-    return stylizer.chain(p, probe), p(frame, bgr=True)
+    return stylizer.chain(p, probe), p(probe["encoder/in/frame"][0], bgr=True)  # a uint8 BGR camera frame
 
 
 def test_stylizer_on_the_cuda_provider_keeps_stream_order(gpu):
@@ -49,7 +48,7 @@ def test_stylizer_on_the_cuda_provider_keeps_stream_order(gpu):
     assert p.choice.backend == "onnxruntime-cuda" and p.engines["encoder"].copies
     got = _stylize(p)
     want = _stylize(Stylizer(backend="onnxruntime-cpu"))
-    assert np.isfinite(got[0]).all() and np.abs(got[0] - want[0]).max() < 1e-4
+    assert np.abs(got[0].astype(int) - want[0]).max() <= 1  # uint8 frames: one level of rounding
     assert np.abs(got[1].astype(int) - want[1]).max() <= 1
 
 

@@ -24,7 +24,10 @@ from helpers import AUTO, no_gpu
 
 
 def close(want, got):
-    return parity.passes(parity.compare(np.asarray(want), np.asarray(got)), "fp32")
+    """fp32 agreement as 8-bit pictures: the graphs take and give uint8 frames, so a float
+    reference rounded to 8 bits may differ by one level where it lies near a half."""
+    as8 = lambda x: np.clip(np.rint(np.asarray(x, np.float64) * 255), 0, 255).astype(np.uint8)  # noqa: E731
+    return parity.passes(parity.compare(as8(want), as8(got)), "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,8 @@ def test_colour_preservation_matches_the_reference(packages, net, imgs):
         recoloured = _torch_coral(torch.from_numpy(style[0]), torch.from_numpy(content[0]))[None]
         want = net(torch.from_numpy(content), *net.style_stats(recoloured)).numpy()
     got = st(content, preserve_color=True)
-    assert parity.compare(want, got)["psnr"] > 70  # coral in float64 numpy vs torch: tiny differences
+    # coral in float64 numpy vs torch, and the recoloured style rounded to 8 bits for the graph
+    assert parity.compare(want, got)["psnr"] > 45
     assert not close(st(content), got)
 
 
@@ -136,6 +140,50 @@ def test_mask_gives_each_region_its_style(packages, net, imgs):
     assert close(want, st(to_nchw(imgs["chelsea"]), mask=mask))
 
 
+@pytest.fixture(scope="module")
+def format1_adain(tmp_path_factory):
+    """An AdaIN package as stylert wrote them before frame I/O (format 1): float NCHW RGB
+    graphs named image, no io.frame; made by today's exporter with the old graphs."""
+    from stylert import package as pkgmod
+    from stylert.export import package as export_pkg
+    from stylert.export.graphs import Graph
+    from stylert.export.models import adain as model
+
+    frame_graphs = model.graphs
+
+    def old_graphs(net):
+        enc, dec = frame_graphs(net)
+        content = (torch.from_numpy(enc.sample[0]).flip(3).permute(0, 3, 1, 2).float() / 255).numpy()
+        return [Graph("encoder", net.encoder, {"image": ("batch", 3, "height", "width")}, "features", [content],
+                      [], enc.dim_min),
+                Graph("decoder", net.decoder, dec.inputs, "image", dec.sample, [], dec.dim_min)]
+
+    io = model.io_rules(load("adain"))
+    io.pop("frame")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pkgmod, "FORMAT_VERSION", 1)
+        mp.setattr(model, "graphs", old_graphs)
+        mp.setattr(model, "io_rules", lambda net: dict(io, image="NCHW float32 RGB in [0, 1]"))
+        out = tmp_path_factory.mktemp("format1") / "adain"
+        export_pkg.export("adain", out, precisions=["fp32"], torch_weights=False, progress=False)
+    return pkgmod.load(out)
+
+
+def test_format1_packages_still_load_and_stylize_alike(format1_adain, packages, imgs):
+    assert format1_adain.meta["format_version"] == 1 and "frame" not in format1_adain.meta["io"]
+    assert format1_adain.graphs["encoder"]["inputs"][0]["dtype"] == "float32"
+    old = Stylizer(format1_adain, backend="onnxruntime-cpu")  # its self-check passes: the chain as it was
+    new = Stylizer(packages["adain"], backend="onnxruntime-cpu")
+    for st in (old, new):
+        st.set_style(imgs["coffee"])
+    frame = imgs["chelsea"]
+    for kwargs in ({}, {"preserve_color": "luma"}, {"bgr": True}):
+        a, b = old(frame, **kwargs), new(frame, **kwargs)
+        assert a.dtype == b.dtype == np.uint8 and np.abs(a.astype(int) - b).max() <= 1, kwargs
+    x = to_nchw(frame)  # float frames run unrounded through the float graphs of format 1
+    assert old(x).dtype == np.float32 and close(old(x), new(x))
+
+
 def test_any_size_and_batches(packages, imgs):
     st = Stylizer(packages["adain"], backend="onnxruntime-cpu")
     st.set_style(imgs["coffee"])
@@ -148,16 +196,6 @@ def test_any_size_and_batches(packages, imgs):
     assert np.abs(out[0].astype(int) - st(imgs["chelsea"], alpha=0.5).astype(int)).max() <= 1
     bgr = st(imgs["chelsea"][..., ::-1].copy(), bgr=True)
     assert np.array_equal(bgr[..., ::-1], st(imgs["chelsea"]))
-
-
-def test_temporal_smoothing(packages, imgs):
-    st = Stylizer(packages["adain"], backend="onnxruntime-cpu")
-    st.set_style(imgs["coffee"])
-    a, b = imgs["chelsea"], np.ascontiguousarray(imgs["chelsea"][:, ::-1])
-    first = st(a, smoothing=0.9)
-    assert np.abs(first.astype(int) - st(a).astype(int)).max() <= 1  # nothing to smooth yet
-    second = st(b, smoothing=0.9)
-    assert np.abs(second.astype(int) - st(b).astype(int)).max() > 2  # a's statistics carried over
 
 
 def test_style_cache_encodes_once(packages, imgs, tmp_path):

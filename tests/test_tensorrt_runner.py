@@ -16,9 +16,10 @@ class FakeArray:
     """A device array: a host array in a box with a pretend pointer."""
     count = 0
 
-    def __init__(self, host):
+    def __init__(self, host, dtype=np.float32):
         FakeArray.count += 1
-        self.host, self.shape = np.asarray(host, np.float32), tuple(np.shape(host))
+        self.host, self.shape = np.asarray(host, dtype), tuple(np.shape(host))
+        self.dtype = self.host.dtype
         self.data = SimpleNamespace(ptr=1000 + FakeArray.count)
 
     def __setitem__(self, key, value):
@@ -35,10 +36,10 @@ class FakeCupy:
         return a if isinstance(a, FakeArray) else FakeArray(a)
 
     def ascontiguousarray(self, a, dtype=None):
-        return a
+        return a if dtype is None or a.dtype == dtype else FakeArray(a.host, dtype)
 
     def empty(self, shape, dtype=None):
-        return FakeArray(np.zeros(shape))
+        return FakeArray(np.zeros(shape), dtype)
 
     def empty_like(self, a):
         return FakeArray(np.zeros(a.shape))
@@ -82,9 +83,9 @@ class FakeContext:
     def set_tensor_address(self, name, ptr):
         self.log.append(("address", name))
 
-    def get_tensor_shape(self, name):  # the decoder: features / 8 -> image x 8
+    def get_tensor_shape(self, name):  # the decoder: features / 8 -> uint8 frames x 8 (NHWC)
         n, c, h, w = self.shapes["features"]
-        return (n, 3, h * 8, w * 8)
+        return (n, h * 8, w * 8, 3)
 
     def execute_async_v3(self, stream):
         self.log.append(("execute", stream))
@@ -97,7 +98,10 @@ def fake_trt(log, profiles):
         num_optimization_profiles = len(profiles)
 
         def get_tensor_name(self, i):
-            return ["features", "image"][i]
+            return ["features", "frame"][i]
+
+        def get_tensor_dtype(self, name):  # TensorRT's DataType of each I/O tensor
+            return "UINT8" if name == "frame" else "FLOAT"
 
         def get_tensor_mode(self, name):
             return "in" if name == "features" else "out"
@@ -121,7 +125,8 @@ def fake_trt(log, profiles):
         def __init__(self, level):
             pass
 
-    return SimpleNamespace(Runtime=Runtime, Logger=Logger, TensorIOMode=SimpleNamespace(INPUT="in"))
+    return SimpleNamespace(Runtime=Runtime, Logger=Logger, TensorIOMode=SimpleNamespace(INPUT="in"),
+                           nptype={"FLOAT": np.float32, "UINT8": np.uint8}.__getitem__)  # trt.nptype
 
 
 SMALL = ((1, 64, 8, 8), (1, 64, 30, 40), (1, 64, 60, 80))
@@ -136,16 +141,16 @@ def _engine(log, cuda_graph=False, data=b"engine"):
 def test_profile_by_shape_binding_by_name_and_output_reuse():
     log = []
     eng = _engine(log)
-    assert (eng.inputs, eng.outputs) == (["features"], ["image"])
+    assert (eng.inputs, eng.outputs) == (["features"], ["frame"])
     out1 = eng.run_native({"features": np.zeros((1, 64, 30, 40), np.float32)})
     assert log == [("profile", 0, 77), ("shape", "features", (1, 64, 30, 40)), ("address", "features"),
-                   ("address", "image"), ("execute", 77)]
-    assert out1.shape == (1, 3, 240, 320)
+                   ("address", "frame"), ("execute", 77)]
+    assert out1.shape == (1, 240, 320, 3) and out1.dtype == np.uint8  # the output tensor's own type
     log.clear()
     out2 = eng.run_native({"features": np.zeros((1, 64, 30, 40), np.float32)})
     assert out2 is out1 and ("profile", 0, 77) not in log  # same shape: same buffer, no profile switch
     out3 = eng.run_native({"features": np.zeros((1, 64, 90, 120), np.float32)})
-    assert out3 is not out1 and out3.shape == (1, 3, 720, 960) and ("profile", 1, 77) in log
+    assert out3 is not out1 and out3.shape == (1, 720, 960, 3) and ("profile", 1, 77) in log
     assert eng.profile_for({"features": (1, 64, 60, 80)}) == 0 and eng.profile_for({"features": (1, 64, 61, 81)}) == 1
 
 

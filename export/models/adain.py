@@ -18,8 +18,10 @@ Images need at least MIN_SIDE pixels a side: relu4_1 must be 2 wide for reflecti
 
 from __future__ import annotations
 
+import copy
 from typing import Dict, List, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -153,17 +155,62 @@ def load_reference(vgg_path, decoder_path, allow_pickle: bool = False) -> AdaINN
 # -- what the exporter writes (stylert.families names this module) -------------------
 MODEL = AdaINNet
 
+# The frames the graphs take and give: what the video layer has (OpenCV's camera pixels), so
+# the runtime passes frames through without converting them on the host.
+FRAME = {"layout": "NHWC", "channels": "BGR", "dtype": "uint8", "range": [0, 255]}
+
+
+def _first_conv(layers: nn.Sequential) -> nn.Conv2d:
+    return next(m for m in layers if isinstance(m, nn.Conv2d))
+
+
+class FrameEncoder(nn.Module):
+    """The encoder on uint8 NHWC BGR frames: only a cast and a transpose are added; the
+    channel order and the 1/255 scale are folded into the first convolution's weights (the
+    reflection padding before a VGG-16 conv1_1 commutes with that per-channel scale)."""
+
+    def __init__(self, encoder: nn.Sequential):
+        super().__init__()
+        self.encoder = copy.deepcopy(encoder)
+        conv = _first_conv(self.encoder)
+        with torch.no_grad():
+            conv.weight.copy_(conv.weight.flip(1) / 255.0)  # input channels RGB -> BGR
+
+    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+        return self.encoder(frame.permute(0, 3, 1, 2).float().contiguous())  # (torch: not channels-last)
+
+
+class FrameDecoder(nn.Module):
+    """The decoder giving uint8 NHWC BGR frames: the x255 scale and the channel order folded
+    into the last convolution, then clip, round (half to even, as ONNX Round), cast and
+    transpose (the transpose after the cast moves a quarter of the bytes)."""
+
+    def __init__(self, decoder: nn.Sequential):
+        super().__init__()
+        self.decoder = copy.deepcopy(decoder)
+        conv = [m for m in self.decoder if isinstance(m, nn.Conv2d)][-1]
+        with torch.no_grad():
+            conv.weight.copy_(conv.weight.flip(0) * 255.0)  # output channels RGB -> BGR
+            conv.bias.copy_(conv.bias.flip(0) * 255.0)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        image = self.decoder(features).clamp(0.0, 255.0).round()
+        return image.to(torch.uint8).permute(0, 2, 3, 1)
+
 
 def modules(net) -> Dict[str, nn.Module]:
-    """Graph name -> the module it is exported from (the torch backend runs these too)."""
-    return {"encoder": net.encoder, "decoder": net.decoder, "adain_full": net}
+    """Graph name -> the module it is exported from (the torch backend runs these too).
+    adain_full is the whole network in one float graph, for ONNX consumers without
+    stylert's AdaIN kernel: exported only on request (``graphs(net, full=True)``)."""
+    return {"encoder": FrameEncoder(net.encoder), "decoder": FrameDecoder(net.decoder), "adain_full": net}
 
 
 def io_rules(net) -> Dict:
     """What a runtime needs to know to feed the graphs and read their outputs."""
-    return {"image": "NCHW float32 RGB in [0, 1]", "min_side": MIN_SIDE,
+    return {"frame": dict(FRAME), "min_side": MIN_SIDE,
             "output_size": "8*ceil(H/8) x 8*ceil(W/8)", "features_stride": 8,
-            "eps": net.eps, "std": "unbiased, sqrt(var + eps)", "output_range": [0, 1]}
+            "eps": net.eps, "std": "unbiased, sqrt(var + eps)",
+            "adain_full": "NCHW float32 RGB in [0, 1] (content), output likewise"}
 
 
 # AdaIN parity inputs: held-out photographs (the recipe never trained on them).
@@ -175,8 +222,14 @@ def _photo(name: str, hw=ADAIN_SIDE) -> torch.Tensor:
                                            align_corners=False, antialias=True)
 
 
-def graphs(net) -> List[Graph]:
-    content = torch.cat([_photo(n) for n in ADAIN_CONTENTS])
+def as_frames(x: torch.Tensor) -> np.ndarray:
+    """NCHW RGB in [0, 1] -> the graphs' uint8 NHWC BGR frames."""
+    return np.ascontiguousarray((x.clamp(0, 1) * 255).round().to(torch.uint8).flip(1).permute(0, 2, 3, 1).numpy())
+
+
+def graphs(net, full: bool = False) -> List[Graph]:
+    frames = as_frames(torch.cat([_photo(n) for n in ADAIN_CONTENTS]))
+    content = torch.from_numpy(frames).flip(3).permute(0, 3, 1, 2).float() / 255  # what the frames hold
     with torch.no_grad():
         s_mean, s_std = net.style_stats(_photo(ADAIN_STYLE).expand(len(ADAIN_CONTENTS), -1, -1, -1))
         feat = net.adain(net.encoder(content), s_mean, s_std, 0.8)
@@ -188,14 +241,17 @@ def graphs(net) -> List[Graph]:
     with torch.no_grad():
         calib_feat = [[as_numpy(net.adain(net.encoder(c), s_mean, s_std, 1.0))] for c in crops]
     c = net.decoder[1].in_channels  # relu4_1 channels
-    img = ("batch", 3, "height", "width")
-    img_min = {"height": 9, "width": 9}
-    stats = ("batch", c, 1, 1)
-    return [
-        Graph("encoder", net.encoder, {"image": img}, "features", [as_numpy(content)],
-              [[as_numpy(x)] for x in crops], img_min),
-        Graph("decoder", net.decoder, {"features": ("batch", c, "fheight", "fwidth")}, "image",
+    mods = modules(net)
+    out = [
+        Graph("encoder", mods["encoder"], {"frame": ("batch", "height", "width", 3)}, "features", [frames],
+              [[as_frames(x)] for x in crops], {"height": 9, "width": 9}),
+        Graph("decoder", mods["decoder"], {"features": ("batch", c, "fheight", "fwidth")}, "frame",
               [as_numpy(feat)], calib_feat, {"fheight": 2, "fwidth": 2}),
-        Graph("adain_full", net, {"content": img, "style_mean": stats, "style_std": stats, "alpha": (1,)},
-              "image", [as_numpy(content), as_numpy(s_mean), as_numpy(s_std), as_numpy(alpha)], [], img_min),
     ]
+    if full:
+        stats = ("batch", c, 1, 1)
+        out.append(Graph("adain_full", net, {"content": ("batch", 3, "height", "width"), "style_mean": stats,
+                                             "style_std": stats, "alpha": (1,)},
+                         "image", [as_numpy(content), as_numpy(s_mean), as_numpy(s_std), as_numpy(alpha)], [],
+                         {"height": 9, "width": 9}))
+    return out

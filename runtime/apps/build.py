@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     p.add_argument("package")
     p.add_argument("--precision", choices=PRECISIONS, default="fp16")
     p.add_argument("--shapes", help="per input NAME=MIN:OPT:MAX shapes, e.g. "
-                                    "image=1x3x64x64:1x3x480x640:1x3x1088x1920")
+                                    "frame=1x64x64x3:1x480x640x3:1x1088x1920x3")
     p.set_defaults(func=command)
 
 

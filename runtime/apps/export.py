@@ -28,7 +28,9 @@ def add_parser(sub) -> None:
                    help="leave model.pt out (the package then has no torch backend)")
     p.add_argument("--unsafe-pickle", action="store_true", help="allow checkpoints that need full unpickling (runs their code)")
     p.add_argument("--triton-repo", metavar="REPO", help="also write a Triton model repository (defaults of `stylert triton`)")
-    p.add_argument("--save-io", action="store_true", help=argparse.SUPPRESS)  # always saved now
+    p.add_argument("--full-graph", action="store_true",
+                   help="adain: also write adain_full.onnx, the whole network in one float graph, for ONNX "
+                        "consumers without stylert's AdaIN kernel (no pipeline runs it)")
     p.set_defaults(func=command)
 
 
@@ -43,7 +45,7 @@ def command(args: argparse.Namespace) -> int:
         pkg = package.export(args.model, args.out, checkpoint=args.checkpoint, vgg=args.vgg,
                              decoder=args.decoder, size=args.size, precisions=args.precision,
                              force=args.force, allow_pickle=args.unsafe_pickle,
-                             torch_weights=not args.no_torch_weights)
+                             torch_weights=not args.no_torch_weights, full_graph=args.full_graph)
     except package.ParityError as e:
         print(str(e), file=sys.stderr)
         print("stylert: error: the exported graphs do not match PyTorch (table above); no package "

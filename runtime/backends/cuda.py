@@ -61,12 +61,12 @@ def download(cupy, stream, array) -> np.ndarray:
     return host
 
 
-def device_view(value, cupy):
-    """A CuPy array over an OrtValue's device memory (kept alive with it): the AdaIN kernel
-    and the next engine read it where the engine wrote it."""
-    shape = tuple(value.shape())
-    memory = cupy.cuda.UnownedMemory(value.data_ptr(), int(np.prod(shape)) * 4, value)
-    return cupy.ndarray(shape, np.float32, cupy.cuda.MemoryPointer(memory, 0))
+def device_view(value, cupy, dtype=np.float32):
+    """A CuPy array of ``dtype`` over an OrtValue's device memory (kept alive with it): the
+    AdaIN kernel and the next engine read it where the engine wrote it."""
+    shape, dtype = tuple(value.shape()), np.dtype(dtype)
+    memory = cupy.cuda.UnownedMemory(value.data_ptr(), int(np.prod(shape)) * dtype.itemsize, value)
+    return cupy.ndarray(shape, dtype, cupy.cuda.MemoryPointer(memory, 0))
 
 
 class _Event:

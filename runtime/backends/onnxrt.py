@@ -162,6 +162,17 @@ def tensorrt_options(graph: Dict, variant: str, ranges: Dict, cache: Path, strea
     return opts
 
 
+# The tensor types of stylert's graphs at their edges, as ONNX Runtime names them: device
+# buffers are bound with the graph's own type (AdaIN's frames are uint8, the rest float32).
+NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(float16)": np.float16}
+
+
+def numpy_type(arg) -> type:
+    if arg.type not in NUMPY_TYPES:
+        raise BackendError(f"a graph tensor {arg.name} of type {arg.type}: stylert binds {', '.join(NUMPY_TYPES)}")
+    return NUMPY_TYPES[arg.type]
+
+
 def graph_options(graph_id: int):
     """RunOptions for ONNX Runtime's CUDA graph ``graph_id`` (-1: a run outside any graph;
     ids start at 1, as ONNX Runtime asks)."""
@@ -192,6 +203,8 @@ class OnnxRuntimeEngine(Engine):
         self.stream, self.cupy = stream, cupy if provider != CPU else None
         self.copies = self.cupy is not None
         self.output = self.session.get_outputs()[0].name
+        self.in_types = {i.name: numpy_type(i) for i in self.session.get_inputs()}
+        self.out_type = numpy_type(self.session.get_outputs()[0])
         self.cuda_graph = cuda_graph and self.cupy is not None
         self._graphs: Dict[tuple, tuple] = {}  # input shapes -> (binding, run options, inputs, output)
 
@@ -210,12 +223,12 @@ class OnnxRuntimeEngine(Engine):
                 binding.bind_cpu_input(name, np.ascontiguousarray(value))
             else:  # a device array: bound by pointer (a conversion, if any, on the session's stream)
                 with self.stream:
-                    value = self.cupy.ascontiguousarray(value, dtype=np.float32)
-                binding.bind_input(name, "cuda", 0, np.float32, list(value.shape), value.data.ptr)
+                    value = self.cupy.ascontiguousarray(value, dtype=self.in_types[name])
+                binding.bind_input(name, "cuda", 0, self.in_types[name], list(value.shape), value.data.ptr)
         if out is None:
             binding.bind_output(self.output, "cuda", 0)
         else:
-            binding.bind_output(self.output, "cuda", 0, np.float32, list(out.shape), out.data.ptr)
+            binding.bind_output(self.output, "cuda", 0, self.out_type, list(out.shape), out.data.ptr)
         return binding
 
     def run_native(self, feeds):
@@ -225,12 +238,12 @@ class OnnxRuntimeEngine(Engine):
             return self._replay(feeds)
         binding = self._binding(feeds)
         self.session.run_with_iobinding(binding)
-        return device_view(binding.get_outputs()[0], self.cupy)
+        return device_view(binding.get_outputs()[0], self.cupy, self.out_type)
 
     def _replay(self, feeds):
         cp = self.cupy
         with self.stream:  # the copies on the session's stream, ordered before its run
-            arrays = {n: cp.ascontiguousarray(cp.asarray(v), dtype=np.float32) for n, v in feeds.items()}
+            arrays = {n: cp.ascontiguousarray(cp.asarray(v), dtype=self.in_types[n]) for n, v in feeds.items()}
         key = tuple((n, tuple(a.shape)) for n, a in arrays.items())
         if key not in self._graphs:
             # The output's shape, from one run outside any graph; then fixed buffers and the
@@ -239,7 +252,7 @@ class OnnxRuntimeEngine(Engine):
             self.session.run_with_iobinding(probe, graph_options(-1))
             with self.stream:
                 fixed = {n: a.copy() for n, a in arrays.items()}
-                out = cp.empty(tuple(probe.get_outputs()[0].shape()), dtype=np.float32)
+                out = cp.empty(tuple(probe.get_outputs()[0].shape()), dtype=self.out_type)
             self._graphs[key] = (self._binding(fixed, out), graph_options(len(self._graphs) + 1), fixed, out)
         binding, options, fixed, out = self._graphs[key]
         with self.stream:

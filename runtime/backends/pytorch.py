@@ -66,7 +66,8 @@ class TorchEngine(Engine):
         import torch
 
         with torch.inference_mode(), fp32_math(torch, tf32_allowed(self.variant)):
-            out = self.module(*[self.to_device(feeds[n]) for n in self.input_names]).float()
+            out = self.module(*[self.to_device(feeds[n]) for n in self.input_names])
+            out = out.float() if out.is_floating_point() else out  # uint8 frames stay uint8
         return out.numpy() if self.device == "cpu" else out
 
 

@@ -29,11 +29,18 @@ def coral(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return (moved * t_std + t_mean).reshape(source.shape).astype(np.float32)
 
 
-def keep_luma(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+def keep_luma(stylized: np.ndarray, content: np.ndarray, bgr: bool = False) -> np.ndarray:
     """Luminance-only transfer, cheap enough for live video: the content's colours with the
     stylized image's luma (Rec. 601 weights). Adding the luma difference to all three
     channels moves Y by exactly that difference (the weights sum to 1) and keeps the
-    content's chroma (R-Y, B-Y). NCHW float RGB in [0, 1], same shapes."""
-    w = np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 3, 1, 1)
-    delta = ((stylized - content) * w).sum(axis=1, keepdims=True)
-    return np.clip(content + delta, 0.0, 1.0, out=np.empty_like(content))
+    content's chroma (R-Y, B-Y). Either uint8 NHWC frames (RGB, or BGR with ``bgr``) or float
+    NCHW RGB in [0, 1]; same shapes, the content's type."""
+    frames = content.dtype == np.uint8
+    w = np.array([0.299, 0.587, 0.114], np.float32)[::-1 if bgr and frames else 1]
+    axis = -1 if frames else 1
+    w = w.reshape((1, 1, 1, 3) if frames else (1, 3, 1, 1))
+    c = content.astype(np.float32)
+    delta = ((stylized.astype(np.float32) - c) * w).sum(axis=axis, keepdims=True)
+    if not frames:
+        return np.clip(c + delta, 0.0, 1.0, out=c)
+    return np.clip(np.rint(c + delta), 0, 255, out=c).astype(np.uint8)

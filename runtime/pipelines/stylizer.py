@@ -4,6 +4,11 @@ encoder graph -> fused AdaIN kernel (stylert.adain, on the features) -> decoder 
 A style is encoded once and kept as its relu4_1 statistics (cached by content), so a
 frame costs one encoder and one decoder run. Frames of any size work: they are padded to
 a multiple of 8 (edges mirrored) and the output cropped back.
+
+The graphs of a current package take and give the video layer's own pixels (uint8 NHWC
+BGR, the manifest's io.frame), so a camera frame goes in and comes out with no conversion
+on the host; the other representations (RGB, float NCHW, and the float graphs of format-1
+packages) are converted here, in ``_feed`` and ``_result`` only.
 """
 
 from __future__ import annotations
@@ -69,18 +74,20 @@ class Stylizer(Pipeline):
 
     def setup(self) -> None:
         self.eps = float(self.package.meta["io"]["eps"])
+        self._takes_frames = "frame" in self.package.meta["io"]  # format 2: uint8 NHWC BGR in and out
+        self._layout = "NHWC" if self._takes_frames else "NCHW"
+        self._image_in = self.package.graphs["encoder"]["inputs"][0]["name"]
         self._cache: dict = {}
-        self._styles: List[np.ndarray] = []  # the style images (for colour preservation)
+        self._styles: List[np.ndarray] = []  # the style images, uint8 RGB (for colour preservation)
         self._weights: List[float] = [1.0]
         self._stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._on_device: Optional[tuple] = None  # _stats uploaded once, where the engines run
         self._background: Optional[Tuple[np.ndarray, np.ndarray]] = None
-        self._smoothed: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._stretched: set = set()  # mask sizes already warned about
 
     # -- styles -----------------------------------------------------------------------
     def _style_image(self, style: StyleInput) -> Tuple[np.ndarray, str]:
-        """(float 1x3xHxW RGB, cache key) of a style file or uint8 HWC RGB array."""
+        """(uint8 HxWx3 RGB, cache key) of a style file or uint8 HWC RGB array."""
         if isinstance(style, np.ndarray):
             img = to_rgb8(style, "style", self.max_pixels)
             key = hashlib.sha256(img.tobytes() + str(img.shape).encode()).hexdigest()
@@ -90,11 +97,12 @@ class Stylizer(Pipeline):
                 key = hashlib.sha256(f.read()).hexdigest()
         if self.style_size:
             img = resize_short(img, self.style_size)
-        return to_nchw(img), f"{key}:{self.style_size}"
+        return img, f"{key}:{self.style_size}"
 
-    def _encode_stats(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        x, _ = pad_to(x)
-        feats = self.engines["encoder"].run({"image": x})
+    def _encode_stats(self, x: np.ndarray, bgr: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """The relu4_1 statistics of one image: uint8 HxWx3 (RGB, or BGR) or float 1x3xHxW RGB."""
+        x, _ = pad_to(self._feed(x[None] if x.ndim == 3 else x, bgr), layout=self._layout)
+        feats = self.engines["encoder"].run({self._image_in: x})
         mean, std = fused.channel_stats(feats, eps=self.eps)
         return mean.reshape(-1), std.reshape(-1)
 
@@ -138,39 +146,35 @@ class Stylizer(Pipeline):
 
     # -- frames -----------------------------------------------------------------------
     def __call__(self, frames: np.ndarray, alpha: float = 1.0, preserve_color: Union[bool, str] = False,
-                 mask: Optional[np.ndarray] = None, bgr: bool = False, smoothing: float = 0.0) -> np.ndarray:
+                 mask: Optional[np.ndarray] = None, bgr: bool = False) -> np.ndarray:
         """Stylizes uint8 HWC frames (one HxWx3 or a batch NxHxWx3; RGB, or BGR with ``bgr``)
         or float NCHW RGB in [0, 1]; returns the same kind and size.
         ``preserve_color``: True (or "coral") is the reference way, each style recoloured to
         the frame and re-encoded; "luma" keeps the frame's colours under the stylized luma
         (no re-encoding: the one for video).
         ``mask`` (HxW, 1 = foreground style, 0 = background style) needs a background style.
-        ``smoothing`` in [0, 1) carries the content statistics from frame to frame (video:
-        less flicker; 0 = off)."""
+        Float frames meet the 8-bit graphs of current packages as uint8 (rounded)."""
         if self._stats is None:
             raise UsageError("no style set: call set_style() first")
         if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
             raise UsageError(f"alpha must be in [0, 1], got {alpha}")
-        if not (math.isfinite(smoothing) and 0.0 <= smoothing < 1.0):
-            raise UsageError(f"smoothing must be in [0, 1), got {smoothing}")
         if preserve_color not in (False, True, "coral", "luma"):
             raise UsageError(f"preserve_color must be False, True, 'coral' or 'luma', got {preserve_color!r}")
         if mask is not None and self._background is None:
             raise UsageError("a mask needs a background style: set_style(..., background=STYLE)")
         encoder, decoder = self.engines["encoder"], self.engines["decoder"]
         with self.stages("pre-process"):
-            x, as_uint8 = self._to_nchw(frames, bgr)
-            padded, (h, w) = pad_to(x)
+            batch = self._batch(frames)
+            padded, (h, w) = pad_to(self._feed(batch, bgr), layout=self._layout)
         with self._copy("host->device"):
             padded = encoder.to_device(padded)
         with self.stages("encoder"):
-            feats = encoder.run_native({"image": padded})  # stays on the engine's device
-        coral_mode = preserve_color in (True, "coral")
-        on_host = mask is not None or smoothing > 0.0
+            feats = encoder.run_native({self._image_in: padded})  # stays on the engine's device
+        on_host = mask is not None
         if on_host:
-            feats = encoder.to_host(feats)  # their statistics are computed on the host
-        if coral_mode:
-            mean, std = self._frame_style(x)
+            feats = encoder.to_host(feats)  # the mask is resized on the host
+        if preserve_color in (True, "coral"):
+            mean, std = self._frame_style(batch[0], bgr)
         else:
             mean, std = self._stats if on_host or not encoder.copies else self._device_stats(encoder)
         with _kernel_threads(feats), self.stages("adain"):
@@ -179,26 +183,21 @@ class Stylizer(Pipeline):
                 bg_mean, bg_std = self._background
                 fused.adain_masked(feats, m, mean, std, bg_mean, bg_std, alpha=alpha, eps=self.eps, out=feats)
             else:
-                if smoothing > 0.0:
-                    mean, std = self._smooth(feats, mean, std, smoothing)
                 on_device = not isinstance(feats, np.ndarray)  # the kernel runs on the engines' stream
                 fused.adain(feats, mean, std, alpha=alpha, eps=self.eps, out=feats,
                             stream=encoder.stream if on_device else None)
         with self.stages("decoder"):
             out = decoder.run_native({"features": feats})
         with self._copy("device->host"):
-            out = decoder.to_host(out)[:, :, :h, :w]
+            out = decoder.to_host(out)
         with self.stages("post-process"):
+            out = self._result(out[:, :h, :w] if self._takes_frames else out[:, :, :h, :w], batch.dtype, bgr)
             if preserve_color == "luma":
-                out = keep_luma(out, x)
-            if not as_uint8:
-                return np.ascontiguousarray(out)
-            imgs = [to_hwc8(o, bgr) for o in out]
-            return imgs[0] if frames.ndim == 3 else np.stack(imgs)
+                out = keep_luma(out, batch, bgr)
+            return out[0] if frames.ndim == 3 else out
 
     def frame(self, img: np.ndarray, size: Tuple[int, int], alpha: float = 1.0,
-              preserve_color: Union[bool, str] = False, smoothing: float = 0.0,
-              stabilizer: Optional[Stabilizer] = None, sharpen: bool = False) -> np.ndarray:
+              preserve_color: Union[bool, str] = False, stabilizer: Optional[Stabilizer] = None, sharpen: bool = False) -> np.ndarray:
         """One uint8 BGR video frame: resized to the processing ``size`` (w, h), stylized,
         stabilised over time (``stabilizer``, at the processing size: cheap), resized back to
         its own size (the resizes are the "resize in"/"resize out" stages): bilinear, or with
@@ -208,7 +207,7 @@ class Stylizer(Pipeline):
         if size != (w, h):
             with self.stages("resize in"):
                 small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-        out = self(small, alpha=alpha, preserve_color=preserve_color, bgr=True, smoothing=smoothing)
+        out = self(small, alpha=alpha, preserve_color=preserve_color, bgr=True)
         if stabilizer is not None:
             with self.stages("stabilize"):
                 out = stabilizer(small, out)
@@ -223,22 +222,45 @@ class Stylizer(Pipeline):
         trtexec does); none on the CPU, or where the engine copies inside its run."""
         return self.stages(name) if self.engines["encoder"].copies else contextlib.nullcontext()
 
-    def _to_nchw(self, frames: np.ndarray, bgr: bool) -> Tuple[np.ndarray, bool]:
+    def _batch(self, frames: np.ndarray) -> np.ndarray:
+        """``frames`` as a batch (a view: N x H x W x 3 uint8 or N x 3 x H x W float32), checked."""
         frames = np.asarray(frames)
         if frames.size == 0:
             raise ImageError(f"frames are empty (shape {frames.shape}): give at least one pixel")
         if frames.dtype == np.uint8 and frames.ndim in (3, 4) and frames.shape[-1] == 3:
             batch = frames[None] if frames.ndim == 3 else frames
             check_size(batch.shape[2], batch.shape[1], "frame", self.max_pixels)
-            return np.concatenate([to_nchw(f, bgr) for f in batch]), True
+            return batch
         if frames.dtype == np.float32 and frames.ndim == 4 and frames.shape[1] == 3:
-            return frames, False
+            return frames
         raise ImageError(f"frames must be uint8 HxWx3 / NxHxWx3 or float32 Nx3xHxW, got "
                          f"{frames.dtype} {frames.shape} (convert grey/RGBA with stylert.images.to_rgb8)")
 
-    def _frame_style(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def _feed(self, batch: np.ndarray, bgr: bool) -> np.ndarray:
+        """A batch (uint8 NHWC RGB, or BGR with ``bgr``, or float NCHW RGB) as the encoder
+        takes it: uint8 NHWC BGR frames (BGR frames pass as they are), or float NCHW RGB for
+        the graphs of format-1 packages."""
+        if batch.dtype == np.uint8:
+            if self._takes_frames:
+                return batch if bgr else batch[..., ::-1]
+            return np.concatenate([to_nchw(f, bgr) for f in batch])
+        return np.stack([to_hwc8(x, bgr=True) for x in batch]) if self._takes_frames else batch
+
+    def _result(self, out: np.ndarray, dtype, bgr: bool) -> np.ndarray:
+        """The decoder's (cropped) output as the caller gave frames: uint8 NHWC (RGB, or BGR
+        with ``bgr``) or float NCHW RGB."""
+        if self._takes_frames:
+            if dtype == np.uint8:
+                return np.ascontiguousarray(out if bgr else out[..., ::-1])
+            return np.concatenate([to_nchw(f, bgr=True) for f in out])
+        if dtype == np.uint8:
+            return np.stack([to_hwc8(o, bgr) for o in out])
+        return np.ascontiguousarray(out)
+
+    def _frame_style(self, first: np.ndarray, bgr: bool) -> Tuple[np.ndarray, np.ndarray]:
         """Colour preservation: each style recoloured to the content (first frame), re-encoded."""
-        stats = [self._encode_stats(coral(s[0], x[0])[None]) for s in self._styles]
+        content = to_nchw(first, bgr)[0] if first.dtype == np.uint8 else first
+        stats = [self._encode_stats(coral(to_nchw(s)[0], content)[None]) for s in self._styles]
         return fused.mix_stats([m for m, _ in stats], [s for _, s in stats], self._weights)
 
     def _feature_mask(self, mask: np.ndarray, size: Tuple[int, int], fsize: Tuple[int, int]) -> np.ndarray:
@@ -261,29 +283,14 @@ class Stylizer(Pipeline):
         m = np.pad(m, ((0, ph - size[0]), (0, pw - size[1])), mode="edge")
         return np.clip(cv2.resize(m, (fw, fh), interpolation=cv2.INTER_AREA), 0.0, 1.0)
 
-    def _smooth(self, feats, mean, std, beta):
-        """AdaIN with the content statistics averaged over frames (exponentially), written
-        as AdaIN with adjusted style statistics so the fused kernel still does the work."""
-        c_mean, c_std = fused.channel_stats(feats, eps=self.eps)
-        c_mean, c_std = c_mean.reshape(feats.shape[:2]), c_std.reshape(feats.shape[:2])
-        if self._smoothed is None or self._smoothed[0].shape != c_mean.shape:
-            self._smoothed = (c_mean, c_std)
-        s_mean = beta * self._smoothed[0] + (1 - beta) * c_mean
-        s_std = beta * self._smoothed[1] + (1 - beta) * c_std
-        self._smoothed = (s_mean, s_std)
-        # (x - s_mean) / s_std * std + mean == (x - c_mean) / c_std * std' + mean'
-        new_std = std * c_std / s_std
-        new_mean = mean + std * (c_mean - s_mean) / s_std
-        return new_mean.reshape(-1).astype(np.float32), new_std.reshape(-1).astype(np.float32)
-
 
 def chain(p: Stylizer, probe: Dict[str, np.ndarray]) -> np.ndarray:
     """The self-check's whole chain, as a user's calls run it: the style (the package's second
     probe image) encoded to its statistics, then the first image stylized at alpha 0.75
     (upload, encoder, fused AdaIN on the engines' stream, decoder, download)."""
-    image = probe["encoder/in/image"]
-    p._use_stats(p._encode_stats(image[1:2]))
-    return p(image[:1], alpha=0.75)
+    image = probe[f"encoder/in/{p._image_in}"]  # uint8 NHWC BGR frames (format 1: float NCHW RGB)
+    p._use_stats(p._encode_stats(image[1:2], bgr=True))
+    return p(image[:1], alpha=0.75, bgr=True)
 
 
 def bench_call(p: Stylizer, size: int, batch: int):

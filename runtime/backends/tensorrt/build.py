@@ -34,7 +34,7 @@ from .cache import Profile, Shape, cache_dir, cache_key, cached_engine
 
 # -- profiles ---------------------------------------------------------------------------
 def parse_shapes(text: str) -> Dict[str, Tuple[Shape, Shape, Shape]]:
-    """'image=1x3x64x64:1x3x480x640:1x3x1088x1920,features=...' -> {input: (min, opt, max)};
+    """'frame=1x64x64x3:1x480x640x3:1x1088x1920x3,features=...' -> {input: (min, opt, max)};
     one shape instead of three fixes that input."""
     out = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
@@ -42,7 +42,7 @@ def parse_shapes(text: str) -> Dict[str, Tuple[Shape, Shape, Shape]]:
         shapes = dims.split(":")
         if not sep or len(shapes) not in (1, 3) or not all(re.fullmatch(r"\d+(x\d+)*", s) for s in shapes):
             raise TensorRTError(f"bad --shapes entry {item!r}: write NAME=MINxDIMS:OPTxDIMS:MAXxDIMS, "
-                                f"e.g. image=1x3x64x64:1x3x480x640:1x3x1088x1920")
+                                f"e.g. frame=1x64x64x3:1x480x640x3:1x1088x1920x3")
         parsed = [tuple(int(d) for d in s.split("x")) for s in shapes]
         out[name] = tuple(parsed * 3 if len(parsed) == 1 else parsed)
     return out

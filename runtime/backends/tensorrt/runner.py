@@ -52,6 +52,8 @@ class TensorRTEngine(Engine):
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
+        # each tensor's own type (AdaIN's frames are uint8, features float32): buffers follow it
+        self.dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
         # per profile: {input: (min, max)}
         self.profiles: List[Dict[str, Tuple[Shape, Shape]]] = [
             {n: (tuple(lo), tuple(hi)) for n in self.inputs
@@ -71,13 +73,13 @@ class TensorRTEngine(Engine):
         raise BackendError(f"no TensorRT profile of {self.name} takes {shapes} (profiles: {have}): rebuild with "
                            f"`stylert build PKG --shapes ...` covering this size")
 
-    def _device(self, value):
-        """A contiguous float32 device array for an input (host arrays are copied up)."""
-        return self.cupy.ascontiguousarray(self.cupy.asarray(value), dtype=np.float32)
+    def _device(self, name: str, value):
+        """A contiguous device array of the input's type (host arrays are copied up)."""
+        return self.cupy.ascontiguousarray(self.cupy.asarray(value), dtype=self.dtypes[name])
 
     def _output(self, shape: Shape):
         if shape not in self._outputs:
-            self._outputs[shape] = self.cupy.empty(shape, dtype=np.float32)
+            self._outputs[shape] = self.cupy.empty(shape, dtype=self.dtypes[self.outputs[0]])
         return self._outputs[shape]
 
     def _bind(self, context, arrays: Dict[str, object]) -> object:
@@ -101,7 +103,7 @@ class TensorRTEngine(Engine):
 
     def run_native(self, feeds: Dict[str, object]):
         with self.stream:  # copies on the engine's stream (not the legacy default one): ordered before its run
-            arrays = {n: self._device(feeds[n]) for n in self.inputs}
+            arrays = {n: self._device(n, feeds[n]) for n in self.inputs}
         if not self.cuda_graph:
             out = self._bind(self.context, arrays)
             t0 = time.perf_counter_ns()
