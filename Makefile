@@ -8,20 +8,26 @@ BIN := $(VENV)/bin
 # TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test check-arm64 bench packages style-data student teacher clean
+.PHONY: runtime setup demo test check-arm64 bench packages style-data student teacher clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The runtime alone (what `make demo` needs: no torch, no test tools).
+runtime: $(BIN)/python
+	$(BIN)/python -m pip install -q .
+
+# Everything: export and training (torch), the tests' tools.
 setup: $(BIN)/python
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q '.[export,dev]'
 
-demo: setup
+demo: runtime
 	mkdir -p out
 	$(BIN)/stylert live --source demo --output out/demo.mp4 \
 	  --json out/demo.json
+	@echo "demo: watch out/demo.mp4 (the stylized scene); its figures are in out/demo.json"
 
 test: setup
 	$(BIN)/python -m pytest

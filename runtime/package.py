@@ -28,7 +28,6 @@ from .errors import PackageError
 # optional. Version 1 packages (float NCHW RGB graphs) still load: the pipeline converts.
 FORMAT, FORMAT_VERSION, READS = "stylert-package", 2, (1, 2)
 MANIFEST = "stylert.json"
-KINDS = {f.kind: f.graphs for f in families.FAMILIES.values()}  # kind -> its graphs
 PRECISIONS = ("fp32", "fp16", "int8")
 # Extra files tuned for one runner. int8-cpu: the int8 graph in ONNX Runtime's operator
 # format (QLinearConv, quantized Resize/Pad), ~1.2x faster on its CPU provider than the
@@ -193,13 +192,13 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
         raise PackageError(f"{manifest} was edited after export (its checksum does not match): "
                            f"re-export the package instead of editing it")
     kind = meta.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise PackageError(f"{manifest}: unknown model kind {kind!r} (expected one of {', '.join(KINDS)})")
+    if not isinstance(kind, str) or kind not in families.FAMILIES:  # looked up now: families.register
+        raise PackageError(f"{manifest}: unknown model kind {kind!r} (expected one of {', '.join(families.KINDS)})")
     graphs = meta.get("graphs")
-    optional = families.get(kind).optional
-    if not isinstance(graphs, dict) or not set(KINDS[kind]) <= set(graphs) <= {*KINDS[kind], *optional}:
+    required, optional = families.get(kind).graphs, families.get(kind).optional
+    if not isinstance(graphs, dict) or not set(required) <= set(graphs) <= {*required, *optional}:
         extra = f" (and optionally {', '.join(optional)})" if optional else ""
-        raise PackageError(f"{manifest}: a {kind} package has the graphs {', '.join(KINDS[kind])}{extra}, "
+        raise PackageError(f"{manifest}: a {kind} package has the graphs {', '.join(required)}{extra}, "
                            f"this one lists {', '.join(graphs or []) or 'none'}: re-export it")
     _check_io(manifest, meta.get("io"), families.get(kind).io)
     for name, g in graphs.items():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from stylert import AutoEncoder, Generator, Stylizer
-from stylert.package import BUNDLED, KINDS, default_package, load, sha256
+from stylert.families import KINDS
+from stylert.package import BUNDLED, default_package, load, sha256
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

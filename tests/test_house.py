@@ -16,7 +16,6 @@ from stylert.folders import building
 @pytest.mark.parametrize("kind", families.KINDS)
 def test_each_family_record_names_real_pieces(kind):
     f = families.get(kind)
-    assert package.KINDS[kind] == f.graphs
     assert f.pipeline_class().kind == kind and callable(families.resolve(f.bench))
     model = f.model_module()  # the export side: torch
     assert all(callable(getattr(model, name)) for name in ("MODEL", "modules", "graphs", "io_rules"))
