@@ -12,6 +12,11 @@ The style's statistics are computed once (the `<model>_style` ensemble); then ev
 resized, sent to the `<model>` ensemble (encoder -> AdaIN -> decoder on the server) and shown
 or written. Many cameras can share one server: Triton batches their requests dynamically.
 Any stylert source works (`--source demo` needs no camera) and any sink (`--output out.mp4`).
+
+The ensembles take and give the camera's own pixels (uint8 BGR [N, H, W, 3], the package's
+io.frame): frames go out as OpenCV reads them, padded to a multiple of 8, and come back the
+same way, cropped. (A repository written from a format-1 package takes float RGB NCHW
+images instead: re-export the package, or use the client of that stylert version.)
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Callable, Dict, List, Tuple
 import cv2
 import numpy as np
 
-from stylert.images import pad_to, read_image, resize_short, to_hwc8, to_nchw
+from stylert.images import pad_to, read_image, resize_short
 from stylert.errors import VideoError
 from stylert.video import open_sink, open_source
 
@@ -36,6 +41,7 @@ Call = Callable[[str, Dict[str, np.ndarray], List[str]], Dict[str, np.ndarray]]
 def triton_call(url: str) -> Call:
     """Requests over gRPC to the server at ``url``."""
     import tritonclient.grpc as grpcclient
+    from tritonclient.utils import np_to_triton_dtype
 
     client = grpcclient.InferenceServerClient(url)
     if not client.is_server_ready():
@@ -43,9 +49,10 @@ def triton_call(url: str) -> Call:
 
     def call(model, feeds, outputs):
         inputs = []
-        for name, array in feeds.items():
-            inputs.append(grpcclient.InferInput(name, list(array.shape), "FP32"))
-            inputs[-1].set_data_from_numpy(np.ascontiguousarray(array, np.float32))
+        for name, array in feeds.items():  # the request's type is the array's: UINT8 frames, FP32 statistics
+            array = np.ascontiguousarray(array)
+            inputs.append(grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype)))
+            inputs[-1].set_data_from_numpy(array)
         result = client.infer(model, inputs, outputs=[grpcclient.InferRequestedOutput(o) for o in outputs])
         return {o: result.as_numpy(o) for o in outputs}
 
@@ -53,21 +60,22 @@ def triton_call(url: str) -> Call:
 
 
 def style_stats(call: Call, model: str, style_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """The style image's feature statistics, from the `<model>_style` ensemble."""
-    x, _ = pad_to(to_nchw(style_rgb))
+    """The style image's (uint8 HWC RGB, as read_image gives it) feature statistics, from the
+    `<model>_style` ensemble, which takes BGR frames like the other."""
+    x, _ = pad_to(style_rgb[None, :, :, ::-1], layout="NHWC")
     out = call(f"{model}_style", {"style": x}, ["style_mean", "style_std"])
     return out["style_mean"], out["style_std"]
 
 
 def stylize(call: Call, model: str, frame_bgr: np.ndarray, stats, alpha: float, size: Tuple[int, int]) -> np.ndarray:
-    """One BGR frame -> the stylized BGR frame, at the frame's own size."""
+    """One uint8 BGR frame -> the stylized uint8 BGR frame, at the frame's own size."""
     h, w = frame_bgr.shape[:2]
     small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
-    x, (sh, sw) = pad_to(to_nchw(small, bgr=True))
+    x, (sh, sw) = pad_to(small[None], layout="NHWC")
     feeds = {"content": x, "style_mean": stats[0], "style_std": stats[1],
              "alpha": np.full((1, 1), alpha, np.float32)}
-    image = call(model, feeds, ["image"])["image"][0, :, :sh, :sw]
-    return cv2.resize(to_hwc8(image, bgr=True), (w, h), interpolation=cv2.INTER_LINEAR)
+    image = call(model, feeds, ["image"])["image"][0, :sh, :sw]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def stream(call: Call, model: str, source, sink, stats, alpha: float, size: Tuple[int, int],

@@ -356,20 +356,24 @@ def adain_glue(pkg: Package, name: str):
     (image -> statistics, once per style) and one for frames (content + statistics -> image)."""
     channels = pkg.graphs["decoder"]["inputs"][0]["shape"][1]
     eps = float(pkg.meta["io"]["eps"])
+    image_in = pkg.graphs["encoder"]["inputs"][0]["name"]   # "frame" (format 1: "image")
+    image_out = pkg.graphs["decoder"]["outputs"][0]["name"]
     glue = {f"{name}_adain_op": adain_graph(channels, eps), f"{name}_style_stats": stats_graph(channels, eps)}
     ensembles = {
-        name: ([(f"{name}_encoder", {"image": "content"}, {"features": "content_features"}),
+        name: ([(f"{name}_encoder", {image_in: "content"}, {"features": "content_features"}),
                 (f"{name}_adain_op", {"features": "content_features", "style_mean": "style_mean",
                                    "style_std": "style_std", "alpha": "alpha"}, {"stylized": "target"}),
-                (f"{name}_decoder", {"features": "target"}, {"image": "image"})], ["image"]),
-        f"{name}_style": ([(f"{name}_encoder", {"image": "style"}, {"features": "style_features"}),
+                (f"{name}_decoder", {"features": "target"}, {image_out: "image"})], ["image"]),
+        f"{name}_style": ([(f"{name}_encoder", {image_in: "style"}, {"features": "style_features"}),
                            (f"{name}_style_stats", {"features": "style_features"},
                             {"style_mean": "style_mean", "style_std": "style_std"})],
                           ["style_mean", "style_std"]),
     }
-    usage = (f"Send a style image once to `{name}_style` (style: float32 RGB [3, H, W] in [0, 1]) and keep its\n"
+    pixels = ("uint8 BGR [H, W, 3] (OpenCV's frames)" if "frame" in pkg.meta["io"]
+              else "float32 RGB [3, H, W] in [0, 1]")
+    usage = (f"Send a style image once to `{name}_style` (style: {pixels}) and keep its\n"
              f"style_mean/style_std; then send each frame to `{name}` with them and alpha ([1], 0..1).\n"
-             f"Images are NCHW float32 RGB in [0, 1]; outputs are padded to a multiple of 8 (pad inputs first).\n"
+             f"Images are {pixels}; outputs are padded to a multiple of 8 (pad inputs first).\n"
              f"Client: `python examples/triton_client.py --model {name} --style STYLE.jpg --source 0`.")
     return glue, ensembles, usage
 

@@ -1,6 +1,12 @@
 """stylert triton: repositories parse with Triton's own schema, configs match the ONNX
 graphs, ensembles are wired right and compute what the pipelines compute (run here step by
-step with ONNX Runtime, as Triton would), plans per compute capability, refusals."""
+step with ONNX Runtime, as Triton would), plans per compute capability, refusals.
+
+AdaIN packages of format 2 take and give uint8 BGR frames [N, H, W, 3]: the ensembles are
+compared with the Stylizer on uint8 frames (within one level: the graphs round once to 8
+bits, the ONNX AdaIN op and stylert's kernel differ in the last float bits). The optional
+float graph adain_full is only in packages exported with --full-graph: made here.
+"""
 
 import json
 from pathlib import Path
@@ -15,12 +21,12 @@ import stylert
 from stylert import cli
 from stylert.backends.tensorrt import cache
 from stylert.backends.onnxrt import session
-from stylert.images import to_nchw
+from stylert.images import pad_to, to_hwc8, to_nchw
 from stylert.package import default_package, load, sha256
 from stylert.export import triton
 
 from helpers import cli_error
-from triton_example import check_streams_like_the_stylizer, example_client
+from triton_example import check_streams_like_the_stylizer, example_client, within_one_level
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,15 +64,16 @@ def ensemble_call(repo: Path):
     return call
 
 
-@pytest.mark.parametrize("kind", ["adain", "stylegan", "ae"])
-def test_repository_parses_and_matches_the_graphs(kind, tmp_path, capsys):
-    repo = tmp_path / "repo"
-    assert cli.main(["triton", str(default_package(kind)), "-o", str(repo), "--precision", "int8"]) == 0
-    if kind == "adain":  # the graph without an int8 variant is named, not silently served in fp32
-        assert "no int8 variant of adain_adain_full in the package: served in fp32" in capsys.readouterr().out
+def config_type(elem_type: int) -> str:
+    """An ONNX tensor element type as Triton's config data type (TYPE_FP32, TYPE_UINT8...)."""
+    return triton.TYPES[np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name]
+
+
+def check_configs_match_the_graphs(repo: Path) -> dict:
+    """Every model's config against its ONNX file: names, dims and data types of the inputs and
+    outputs, GPU instances with the TensorRT accelerator, one all-zeros warm-up request whose
+    tensors have the config's types and fit its dims. Returns the configs."""
     cfgs = configs(repo)
-    pkg = load(default_package(kind))
-    assert {f"{kind}_{g}" for g in pkg.graphs} <= set(cfgs)
     for name, cfg in cfgs.items():
         assert cfg.name == name
         if cfg.platform == "ensemble":
@@ -78,15 +85,49 @@ def test_repository_parses_and_matches_the_graphs(kind, tmp_path, capsys):
             for t, v in zip(spec, value):
                 dims = [d.dim_value or -1 for d in v.type.tensor_type.shape.dim]
                 assert list(t.dims) == (dims[1:] if cfg.max_batch_size else dims), (name, t.name)
-                assert dtype_name(t.data_type) == "TYPE_FP32"
+                assert dtype_name(t.data_type) == config_type(v.type.tensor_type.elem_type), (name, t.name)
         assert cfg.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
         accel = cfg.optimization.execution_accelerators.gpu_execution_accelerator[0]
         assert accel.name == "tensorrt" and accel.parameters["precision_mode"] in ("FP32", "INT8")
-        assert len(cfg.model_warmup) == 1 and cfg.model_warmup[0].inputs
+        assert len(cfg.model_warmup) == 1
+        warm = cfg.model_warmup[0].inputs
+        assert set(warm) == {t.name for t in cfg.input}, name
+        for t in cfg.input:  # a uint8 frame input warms up with uint8 zeros [H, W, 3]
+            w = warm[t.name]
+            assert w.zero_data and w.data_type == t.data_type, (name, t.name)
+            assert len(w.dims) == len(t.dims) and all(d == -1 or d == x for d, x in zip(t.dims, w.dims)), \
+                (name, t.name, list(w.dims))
+    return cfgs
+
+
+@pytest.mark.parametrize("kind", ["adain", "stylegan", "ae"])
+def test_repository_parses_and_matches_the_graphs(kind, tmp_path, capsys):
+    repo = tmp_path / "repo"
+    assert cli.main(["triton", str(default_package(kind)), "-o", str(repo), "--precision", "int8"]) == 0
+    assert "note:" not in capsys.readouterr().out  # every graph of the bundled packages has an int8 variant
+    cfgs = check_configs_match_the_graphs(repo)
+    pkg = load(default_package(kind))
+    assert {f"{kind}_{g}" for g in pkg.graphs} <= set(cfgs)
     # the int8 variant is served where the package has one
     g = next(g for g in pkg.graphs if "int8" in pkg.precisions(g))
     assert sha256(repo / f"{kind}_{g}" / "1" / "model.onnx") == pkg.graphs[g]["files"]["int8"]["sha256"]
-    assert "| model | platform |" in (repo / "README.md").read_text()
+    readme = (repo / "README.md").read_text()
+    assert "| model | platform |" in readme
+    if kind == "adain":  # format 2: the graphs take and give uint8 BGR frames, and so do the ensembles
+        assert "adain_adain_full" not in cfgs
+        enc, dec = cfgs["adain_encoder"], cfgs["adain_decoder"]
+        assert [(t.name, dtype_name(t.data_type), list(t.dims)) for t in enc.input] == \
+            [("frame", "TYPE_UINT8", [-1, -1, 3])]
+        assert [(t.name, dtype_name(t.data_type), list(t.dims)) for t in dec.output] == \
+            [("frame", "TYPE_UINT8", [-1, -1, 3])]
+        warm = enc.model_warmup[0].inputs["frame"]
+        assert (dtype_name(warm.data_type), list(warm.dims)) == ("TYPE_UINT8", [240, 320, 3])
+        types = {c: {t.name: dtype_name(t.data_type) for t in [*cfgs[c].input, *cfgs[c].output]}
+                 for c in ("adain", "adain_style")}
+        assert types == {"adain": {"content": "TYPE_UINT8", "style_mean": "TYPE_FP32", "style_std": "TYPE_FP32",
+                                   "alpha": "TYPE_FP32", "image": "TYPE_UINT8"},
+                         "adain_style": {"style": "TYPE_UINT8", "style_mean": "TYPE_FP32", "style_std": "TYPE_FP32"}}
+        assert "uint8 BGR [H, W, 3]" in readme and "float32 RGB" not in readme
 
 
 @pytest.mark.parametrize("kind", ["adain", "stylegan"])
@@ -113,16 +154,21 @@ def test_ensemble_wiring(kind, tmp_path):
             assert known[t.name] == (list(t.dims), t.data_type)
 
 
+def bgr_frames(rgb: np.ndarray) -> np.ndarray:
+    """uint8 HWC RGB -> the ensembles' input: a batch of one BGR frame, padded to a multiple of 8."""
+    return pad_to(rgb[None, :, :, ::-1], layout="NHWC")[0]
+
+
 def test_adain_ensembles_equal_the_stylizer(tmp_path):
     repo = tmp_path / "repo"
     triton.write_repository(load(default_package("adain")), repo)
     call = ensemble_call(repo)
     rng = np.random.default_rng(0)
-    style = rng.integers(0, 256, (64, 48, 3), np.uint8)
-    content = rng.random((2, 3, 40, 56), np.float32)
+    style = rng.integers(0, 256, (64, 48, 3), np.uint8)  # RGB
+    content = rng.integers(0, 256, (2, 40, 56, 3), np.uint8)  # BGR frames
     st = stylert.Stylizer(style_size=None, backend="onnxruntime-cpu")
     mean, std = st.style_stats(style)
-    got = call("adain_style", {"style": to_nchw(style)}, ["style_mean", "style_std"])
+    got = call("adain_style", {"style": bgr_frames(style)}, ["style_mean", "style_std"])
     np.testing.assert_allclose(got["style_mean"].ravel(), mean, atol=1e-5)
     np.testing.assert_allclose(got["style_std"].ravel(), std, rtol=1e-4, atol=1e-5)
     mean, std = got["style_mean"], got["style_std"]
@@ -131,7 +177,52 @@ def test_adain_ensembles_equal_the_stylizer(tmp_path):
         feeds = {"content": content, "style_mean": np.repeat(mean, 2, 0), "style_std": np.repeat(std, 2, 0),
                  "alpha": np.full((2, 1), alpha, np.float32)}
         out = call("adain", feeds, ["image"])["image"]
-        np.testing.assert_allclose(out, st(content, alpha=alpha), atol=1e-4)
+        assert within_one_level(out, st(content, alpha=alpha, bgr=True)), alpha
+    # a frame whose size is no multiple of 8: padded by the client, the output cropped back
+    odd = content[:1, :37, :50]
+    x, (h, w) = pad_to(odd, layout="NHWC")
+    feeds = {"content": x, "style_mean": mean, "style_std": std, "alpha": np.ones((1, 1), np.float32)}
+    out = call("adain", feeds, ["image"])["image"]
+    assert out.shape == (1, 40, 56, 3)
+    assert within_one_level(np.ascontiguousarray(out[:, :h, :w]), st(odd, bgr=True))
+
+
+@pytest.fixture(scope="module")
+def full_package(tmp_path_factory):
+    """An AdaIN package with the optional float graph adain_full (fp32 only)."""
+    pytest.importorskip("torch")
+    out = tmp_path_factory.mktemp("full") / "adain"
+    assert cli.main(["export", "adain", "--full-graph", "-o", str(out), "--precision", "fp32"]) == 0
+    return load(out)
+
+
+def test_full_graph_is_served_alone_and_equals_the_stylizer(full_package, tmp_path, capsys):
+    """adain_full (float NCHW RGB, alpha one number: no batching) in a repository of its own
+    package: its config matches its graph, it computes what the Stylizer computes (the Stylizer
+    on the same frame, one level apart at most), and an fp32-only package asked for int8 names
+    the graphs served in fp32."""
+    repo = tmp_path / "repo"
+    capsys.readouterr()
+    assert cli.main(["triton", str(full_package.path), "-o", str(repo), "--precision", "int8"]) == 0
+    assert "no int8 variant of adain_encoder, adain_decoder, adain_adain_full in the package: served in fp32" \
+        in capsys.readouterr().out
+    cfgs = check_configs_match_the_graphs(repo)
+    full = cfgs["adain_adain_full"]
+    assert full.max_batch_size == 0 and not full.HasField("dynamic_batching")
+    assert {t.name: dtype_name(t.data_type) for t in [*full.input, *full.output]} == {
+        "content": "TYPE_FP32", "style_mean": "TYPE_FP32", "style_std": "TYPE_FP32", "alpha": "TYPE_FP32",
+        "image": "TYPE_FP32"}
+    assert list(full.model_warmup[0].inputs["content"].dims) == [1, 3, 240, 320]
+    st = stylert.Stylizer(full_package, style_size=None, backend="onnxruntime-cpu")
+    rng = np.random.default_rng(6)
+    style, frame = rng.integers(0, 256, (48, 64, 3), np.uint8), rng.integers(0, 256, (40, 56, 3), np.uint8)
+    mean, std = st.style_stats(style)
+    st.set_style(style)
+    feeds = {"content": to_nchw(frame, bgr=True), "style_mean": mean.reshape(1, -1, 1, 1),
+             "style_std": std.reshape(1, -1, 1, 1), "alpha": np.array([0.7], np.float32)}
+    out = ensemble_call(repo)("adain_adain_full", feeds, ["image"])["image"]
+    assert out.dtype == np.float32 and out.shape == (1, 3, 40, 56)
+    assert within_one_level(to_hwc8(out[0], bgr=True), st(frame, alpha=0.7, bgr=True))
 
 
 def test_stylegan_ensemble_equals_the_generator(tmp_path):

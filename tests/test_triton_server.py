@@ -10,6 +10,11 @@ instances, TensorRT plans.
 
 Where the setup cannot be made (PyPI unreachable, another platform) the server tests skip
 with the reason; the shim's own rules and the CLI's refusals run everywhere.
+
+The AdaIN models take and give uint8 BGR frames [N, H, W, 3] (package format 2): requests
+carry UINT8 frames next to FP32 statistics, and the results are compared with the Stylizer
+on the same frames within one level. The float graph adain_full is served from a package
+exported here with --full-graph (the bundled package has none).
 """
 
 import importlib.util
@@ -33,17 +38,21 @@ from tritonclient.grpc import model_config_pb2
 import stylert
 from stylert import cli
 from stylert.backends.onnxrt import session
-from stylert.images import read_image, to_nchw
+from stylert.images import pad_to, read_image, to_hwc8, to_nchw
+from stylert.package import load
 from stylert.package import default_package
 from stylert.tritonserver import server as ts
 
 from helpers import cli_error
-from triton_example import check_streams_like_the_stylizer, example_client
+from triton_example import check_streams_like_the_stylizer, example_client, within_one_level
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIM = ROOT / "runtime" / "tritonserver" / "backends" / "onnxruntime" / "model.py"
 KINDS = ("adain", "stylegan", "ae")
-DATATYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int32): "INT32", np.dtype(np.float64): "FP64"}
+REPOS = (*KINDS, "full")  # "full": adain_adain_full alone, from a package exported with --full-graph
+DATATYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int32): "INT32", np.dtype(np.float64): "FP64",
+             np.dtype(np.uint8): "UINT8"}
+NUMPY = {v: k for k, v in DATATYPES.items()}
 
 
 def load_shim():
@@ -60,20 +69,38 @@ def config_dict(path: Path) -> dict:
 
 
 def write_repo(kind: str, out: Path, *extra: str) -> Path:
-    assert cli.main(["triton", str(default_package(kind)), "-o", str(out), "--device", "cpu", *extra]) == 0
+    """The repository of a bundled package (its kind), or of the package folder ``kind`` names."""
+    pkg = default_package(kind) if kind in KINDS else kind
+    assert cli.main(["triton", str(pkg), "-o", str(out), "--device", "cpu", *extra]) == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def repos(tmp_path_factory):
+def full_package(tmp_path_factory):
+    """An AdaIN package with the optional float graph adain_full (fp32 only)."""
+    pytest.importorskip("torch")
+    out = tmp_path_factory.mktemp("full") / "adain"
+    assert cli.main(["export", "adain", "--full-graph", "-o", str(out), "--precision", "fp32"]) == 0
+    return load(out)
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory, full_package):
     pytest.importorskip("torch")  # `stylert triton` writes repositories with the export side
     root = tmp_path_factory.mktemp("triton-repos")
-    return {k: write_repo(k, root / k) for k in KINDS}
+    made = {k: write_repo(k, root / k) for k in KINDS}
+    # the full package's repository less what the bundled adain one serves: adain_adain_full
+    # alone (a model without batching), next to the others in the same server
+    whole = write_repo(str(full_package.path), root / "full-whole")
+    (root / "full").mkdir()
+    (whole / "adain_adain_full").rename(root / "full" / "adain_adain_full")
+    made["full"] = root / "full"
+    return made
 
 
 # -- the shim's rules, without a server ---------------------------------------------------
 def model_dirs(repos):
-    for kind in KINDS:
+    for kind in REPOS:
         for cfg in sorted(repos[kind].glob("*/config.pbtxt")):
             if (cfg.parent / "1" / "model.onnx").exists():
                 yield cfg.parent
@@ -87,7 +114,7 @@ def test_shim_accepts_every_config_stylert_writes(repos):
         assert cfg["platform"] == "onnxruntime_onnx"
         shim.validate(cfg, *shim.session_tensors(session(model / "1" / "model.onnx")))
         checked += 1
-    assert checked == 10  # adain 5, stylegan 3, ae 2
+    assert checked == 10  # adain 4, stylegan 3, ae 2, adain_full 1
 
 
 def _refused(shim, model: Path, change) -> str:
@@ -102,7 +129,7 @@ def test_shim_refuses_what_the_cpp_backend_refuses(repos):
     """Each message is the C++ backend's own (onnxruntime.cc, onnx_utils.cc, backend_common.cc)."""
     shim = load_shim()
     dec, enc = repos["ae"] / "ae_decoder", repos["adain"] / "adain_encoder"
-    full = repos["adain"] / "adain_adain_full"
+    full = repos["full"] / "adain_adain_full"
 
     def set_(key, value, where="input", i=0):
         return lambda c: c[where][i].__setitem__(key, value)
@@ -118,10 +145,14 @@ def test_shim_refuses_what_the_cpp_backend_refuses(repos):
         "model 'ae_decoder', tensor 'z': the model expects 2 dimensions (shape [-1,2]) but the model configuration "
         "specifies 2 dimensions (an initial batch dimension because max_batch_size > 0 followed by the explicit "
         "tensor shape, making complete shape [-1,3])")
+    # the encoder takes uint8 frames: the config says so, and a float type is refused
+    assert _refused(shim, enc, set_("data_type", "TYPE_FP32")) == \
+        "unable to load model 'adain_encoder', configuration expects datatype TYPE_FP32 for input 'frame', model provides TYPE_UINT8"
     # inputs: a -1 in the model matches any size, a fixed model size only itself (-1 included)
-    shim.validate({**config_dict(enc / "config.pbtxt"), "input": [{"name": "image", "data_type": "TYPE_FP32",
-                                                                   "dims": ["3", "240", "320"]}]},
+    shim.validate({**config_dict(enc / "config.pbtxt"), "input": [{"name": "frame", "data_type": "TYPE_UINT8",
+                                                                   "dims": ["240", "320", "3"]}]},
                   *shim.session_tensors(session(enc / "1" / "model.onnx")))
+    assert "making complete shape [-1,240,320,4]" in _refused(shim, enc, set_("dims", ["240", "320", "4"]))
     assert "making complete shape [-1,-1,-1,-1]" in _refused(shim, enc, set_("dims", ["-1", "-1", "-1"]))
     # outputs are compared exactly: a fixed size where the model says -1 is refused
     assert "tensor 'features'" in _refused(shim, enc, set_("dims", ["128", "30", "40"], "output"))
@@ -196,16 +227,16 @@ def test_shim_batches_equal_shapes_and_answers_each_request(repos, monkeypatch):
                       "model_repository": str(enc), "model_version": "1", "model_name": "adain_encoder"})
     runs = []
     run = model._run
-    monkeypatch.setattr(model, "_run", lambda feeds: runs.append(feeds["image"].shape) or run(feeds))
+    monkeypatch.setattr(model, "_run", lambda feeds: runs.append(feeds["frame"].shape) or run(feeds))
     rng = np.random.default_rng(0)
-    a, b, c = (rng.random(s, np.float32) for s in [(1, 3, 16, 24), (2, 3, 16, 24), (1, 3, 32, 16)])
-    tiny = np.zeros((1, 3, 2, 2), np.float32)  # reflect padding needs 2 pixels after the pooling: refused
-    out = model.execute([FakeUtils.Request(image=x) for x in (a, tiny, b, c)])
-    assert runs[0] == (3, 3, 16, 24)  # a and b together
+    a, b, c = (rng.integers(0, 256, s, np.uint8) for s in [(1, 16, 24, 3), (2, 16, 24, 3), (1, 32, 16, 3)])
+    tiny = np.zeros((1, 2, 2, 3), np.uint8)  # reflect padding needs 2 pixels after the pooling: refused
+    out = model.execute([FakeUtils.Request(frame=x) for x in (a, tiny, b, c)])
+    assert runs[0] == (3, 16, 24, 3)  # a and b together
     ref = session(enc / "1" / "model.onnx")
     for resp, x in zip([out[0], out[2], out[3]], (a, b, c)):
         assert resp.error is None
-        np.testing.assert_allclose(resp.outputs["features"], ref.run(["features"], {"image": x})[0], atol=1e-6)
+        np.testing.assert_allclose(resp.outputs["features"], ref.run(["features"], {"frame": x})[0], atol=1e-6)
     assert out[1].error.message.startswith("onnx runtime error:") and out[1].error.code == 3 and not out[1].outputs
     with pytest.raises(FakeUtils.TritonModelException, match="runs ONNX Runtime on the CPU only"):
         shim.TritonPythonModel().initialize({"model_config": "{}", "model_instance_kind": "GPU"})
@@ -311,7 +342,7 @@ def _group_gone(pgid: int, wait: float = 10.0) -> bool:
 @pytest.fixture(scope="module")
 def server(inst, repos, tmp_path_factory):
     log = open(tmp_path_factory.mktemp("triton-log") / "server.log", "w")
-    srv = ts.Server(inst, [repos[k] for k in KINDS], http_port=ts.free_port(), grpc_port=ts.free_port(), log=log)
+    srv = ts.Server(inst, [repos[k] for k in REPOS], http_port=ts.free_port(), grpc_port=ts.free_port(), log=log)
     try:
         srv.start()
         srv.ready_s = srv.wait_ready(timeout=240)
@@ -361,11 +392,12 @@ def http_infer(srv, model, feeds, outputs, binary=False):
     got = json.loads(data[:int(json_len)] if json_len else data)
     out, offset = {}, int(json_len or 0)
     for o in got["outputs"]:
+        dtype = NUMPY[o["datatype"]]  # UINT8 frames, FP32 statistics and images
         if "data" in o:
-            out[o["name"]] = np.array(o["data"], np.float32).reshape(o["shape"])
+            out[o["name"]] = np.array(o["data"], dtype).reshape(o["shape"])
         else:
             size = o["parameters"]["binary_data_size"]
-            out[o["name"]] = np.frombuffer(data[offset:offset + size], np.float32).reshape(o["shape"])
+            out[o["name"]] = np.frombuffer(data[offset:offset + size], dtype).reshape(o["shape"])
             offset += size
     return out
 
@@ -400,7 +432,7 @@ def both(srv):
 
 
 def test_every_model_is_ready(server, repos):
-    names = sorted(p.parent.name for k in KINDS for p in repos[k].glob("*/config.pbtxt"))
+    names = sorted(p.parent.name for k in REPOS for p in repos[k].glob("*/config.pbtxt"))
     assert len(names) == 13
     assert sorted(m["name"] for m in server.models() if m["state"] == "READY") == names
     for name in names:
@@ -419,11 +451,14 @@ def stylizer():
 
 
 def test_adain_style_and_stylize_equal_the_stylizer(server, stylizer):
+    """The style ensemble's statistics are the Stylizer's; the frame ensemble's uint8 BGR
+    frames are the Stylizer's within one level (batch of 2, two alphas), every protocol."""
     st, style = stylizer
     mean, std = st.style_stats(style)
-    content = np.random.default_rng(0).random((2, 3, 48, 64), np.float32)
+    content = np.random.default_rng(0).integers(0, 256, (2, 48, 64, 3), np.uint8)  # BGR frames
     for proto, call in both(server):
-        got = call("adain_style", {"style": to_nchw(style)}, ["style_mean", "style_std"])
+        got = call("adain_style", {"style": pad_to(style[None, :, :, ::-1], layout="NHWC")[0]},
+                   ["style_mean", "style_std"])
         np.testing.assert_allclose(got["style_mean"].ravel(), mean, atol=1e-5, err_msg=proto)
         np.testing.assert_allclose(got["style_std"].ravel(), std, rtol=1e-4, atol=1e-5, err_msg=proto)
         m, s = got["style_mean"], got["style_std"]
@@ -431,11 +466,24 @@ def test_adain_style_and_stylize_equal_the_stylizer(server, stylizer):
             feeds = {"content": content, "style_mean": np.repeat(m, 2, 0), "style_std": np.repeat(s, 2, 0),
                      "alpha": np.full((2, 1), alpha, np.float32)}
             out = call("adain", feeds, ["image"])["image"]
-            np.testing.assert_allclose(out, st(content, alpha=alpha), atol=1e-4, err_msg=f"{proto} alpha {alpha}")
-        # the all-in-one graph (no batching: alpha is one number)
-        out = call("adain_adain_full", {"content": content[:1], "style_mean": m, "style_std": s,
-                                        "alpha": np.array([0.7], np.float32)}, ["image"])["image"]
-        np.testing.assert_allclose(out, st(content[:1], alpha=0.7), atol=1e-4, err_msg=proto)
+            assert within_one_level(out, st(content, alpha=alpha, bgr=True)), f"{proto} alpha {alpha}"
+
+
+def test_adain_full_equals_the_stylizer(server, full_package):
+    """The all-in-one float graph (no batching: alpha is one number), from a package exported
+    with --full-graph: float NCHW RGB in and out, the Stylizer's frame within one level."""
+    st = stylert.Stylizer(full_package, style_size=None, backend="onnxruntime-cpu")
+    rng = np.random.default_rng(8)
+    style, frame = rng.integers(0, 256, (48, 64, 3), np.uint8), rng.integers(0, 256, (48, 64, 3), np.uint8)
+    mean, std = st.style_stats(style)
+    st.set_style(style)
+    want = st(frame, alpha=0.7, bgr=True)
+    feeds = {"content": to_nchw(frame, bgr=True), "style_mean": mean.reshape(1, -1, 1, 1),
+             "style_std": std.reshape(1, -1, 1, 1), "alpha": np.array([0.7], np.float32)}
+    for proto, call in both(server):
+        out = call("adain_adain_full", feeds, ["image"])["image"]
+        assert out.dtype == np.float32 and out.shape == (1, 3, 48, 64), proto
+        assert within_one_level(to_hwc8(out[0], bgr=True), want), proto
 
 
 def test_example_client_streams_through_the_server(server):
@@ -521,14 +569,22 @@ def test_malformed_requests_get_an_error_and_the_server_keeps_serving(server):
     ae_z = np.random.default_rng(3).random((2, 2), np.float32)
     good = {"z": ae_z}
     want = stylert.AutoEncoder(backend="onnxruntime-cpu").decode(ae_z).reshape(2, -1)
+    adain_stats = {"style_mean": np.zeros((1, 128, 1, 1), np.float32), "style_std": np.ones((1, 128, 1, 1), np.float32),
+                   "alpha": np.ones((1, 1), np.float32)}
     bad = [("ae_decoder", {"z": np.zeros((1, 3), np.float32)}, ["x"], "unexpected shape for input 'z'"),
            ("ae_decoder", {"z": np.zeros((1, 2), np.int32)}, ["x"], "data-type is 'INT32', but model 'ae_decoder' "
                                                                      "expects 'FP32'"),
            ("ae_decoder", {"latent": ae_z}, ["x"], "unexpected inference input 'latent'"),
            ("ae_decoder", {"z": np.zeros((9, 2), np.float32)}, ["x"], "batch-size must be <= 8"),
-           ("adain", {"content": np.zeros((1, 3, 8, 8), np.float32)}, ["image"], "expected 4 inputs but got 1"),
+           ("adain", {"content": np.zeros((1, 16, 16, 3), np.uint8)}, ["image"], "expected 4 inputs but got 1"),
+           # a float RGB NCHW image (what format-1 repositories took) where the ensemble takes uint8 frames
+           ("adain", {"content": np.zeros((1, 3, 16, 16), np.float32), **adain_stats}, ["image"],
+            "data-type is 'FP32', but model 'adain' expects 'UINT8'"),
+           # a frame's channels last, but 4 of them (BGRA)
+           ("adain_encoder", {"frame": np.zeros((1, 16, 16, 4), np.uint8)}, ["features"],
+            "unexpected shape for input 'frame'"),
            # passes Triton's checks, refused by ONNX Runtime inside the shim: its own error response
-           ("adain_encoder", {"image": np.zeros((1, 3, 2, 2), np.float32)}, ["features"], "onnx runtime error"),
+           ("adain_encoder", {"frame": np.zeros((1, 2, 2, 3), np.uint8)}, ["features"], "onnx runtime error"),
            ("nope", good, ["x"], "Request for unknown model")]
     for proto, call in both(server):
         for model, feeds, outputs, message in bad:
@@ -554,13 +610,13 @@ def test_request_latency_next_to_the_local_pipeline(server, stylizer, generator)
     """Medians of 20 (after 3 warm-up calls) for the same inputs; measured, not asserted."""
     st, style = stylizer
     mean, std = st.style_stats(style)
-    content = np.random.default_rng(4).random((1, 3, 240, 320), np.float32)
+    content = np.random.default_rng(4).integers(0, 256, (1, 240, 320, 3), np.uint8)  # a BGR camera frame
     feeds = {"content": content, "style_mean": mean.reshape(1, -1, 1, 1).astype(np.float32),
              "style_std": std.reshape(1, -1, 1, 1).astype(np.float32), "alpha": np.ones((1, 1), np.float32)}
     client = grpc_client(server)
     sg, _ = stylegan_feeds(generator, 1, 7)
     rows = {
-        "adain 320x240": (lambda: st(content),
+        "adain 320x240": (lambda: st(content, bgr=True),
                           lambda: grpc_infer(client, "adain", feeds, ["image"]),
                           lambda: http_infer(server, "adain", feeds, ["image"], binary=True)),
         "stylegan 1 image": (lambda: generator.synthesis(generator.broadcast(generator.truncate(
