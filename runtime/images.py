@@ -200,6 +200,11 @@ def to_hwc8(x: np.ndarray, bgr: bool = False) -> np.ndarray:
     return cv2.convertScaleAbs(np.maximum(hwc, 0.0, out=hwc), alpha=255.0)
 
 
+def padded_size(h: int, w: int, multiple: int = 8, minimum: int = 16) -> Tuple[int, int]:
+    """(H, W) of an image padded by ``pad_to``: what the network really runs."""
+    return max(minimum, -(-h // multiple) * multiple), max(minimum, -(-w // multiple) * multiple)
+
+
 def pad_to(x: np.ndarray, multiple: int = 8, minimum: int = 16,
            layout: str = "NCHW") -> Tuple[np.ndarray, Tuple[int, int]]:
     """Pads a batch (NCHW, or NHWC frames) on the bottom/right (edge-mirrored) to a multiple
@@ -207,8 +212,7 @@ def pad_to(x: np.ndarray, multiple: int = 8, minimum: int = 16,
     and the original (H, W)."""
     hw = (2, 3) if layout == "NCHW" else (1, 2)
     h, w = x.shape[hw[0]], x.shape[hw[1]]
-    ph = max(minimum, -(-h // multiple) * multiple) - h
-    pw = max(minimum, -(-w // multiple) * multiple) - w
+    ph, pw = (p - n for p, n in zip(padded_size(h, w, multiple, minimum), (h, w)))
     if ph == 0 and pw == 0:
         return np.ascontiguousarray(x), (h, w)
     mode = "reflect" if ph < h and pw < w else "edge"  # reflect needs the pad below the size

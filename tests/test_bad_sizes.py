@@ -77,3 +77,16 @@ def test_a_bad_pixel_limit_setting_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-c", "from stylert.images import MAX_PIXELS; print(MAX_PIXELS)"],
                           capture_output=True, text=True, env=cli_env({"STYLERT_MAX_PIXELS": "16M"}), timeout=60)
     assert done.stdout.strip() == "16000000"
+
+
+def test_a_thin_strip_is_judged_at_the_size_the_network_runs():
+    # Before: the limit counted the strip's own pixels; padded to 16 rows it ran 16x as many
+    # (a 1x999000 strip inside the 16M limit grew past 5 GB before ONNX Runtime failed).
+    from stylert import Stylizer
+    from stylert.errors import ImageError
+
+    st = Stylizer(max_pixels=1_000_000)
+    st.set_style(np.full((32, 32, 3), 120, np.uint8))
+    with pytest.raises(ImageError, match=r"frame is 70000x1, which the network runs padded to 70000x16 .*resize or crop"):
+        st(np.zeros((1, 70000, 3), np.uint8))
+    assert st(np.zeros((1, 4000, 3), np.uint8)).shape == (1, 4000, 3)  # 64000 pixels padded: fine

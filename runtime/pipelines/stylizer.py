@@ -25,7 +25,8 @@ import numpy as np
 
 from .. import adain as fused
 from ..errors import ImageError, UsageError
-from ..images import MAX_PIXELS, check_size, pad_to, read_image, resize_short, to_hwc8, to_nchw, to_rgb8
+from ..images import (MAX_PIXELS, check_size, pad_to, padded_size, read_image, resize_short, to_hwc8, to_nchw,
+                      to_rgb8)
 from ..package import Package
 from . import Pipeline
 from . import upsample
@@ -229,12 +230,18 @@ class Stylizer(Pipeline):
             raise ImageError(f"frames are empty (shape {frames.shape}): give at least one pixel")
         if frames.dtype == np.uint8 and frames.ndim in (3, 4) and frames.shape[-1] == 3:
             batch = frames[None] if frames.ndim == 3 else frames
-            check_size(batch.shape[2], batch.shape[1], "frame", self.max_pixels)
-            return batch
-        if frames.dtype == np.float32 and frames.ndim == 4 and frames.shape[1] == 3:
-            return frames
-        raise ImageError(f"frames must be uint8 HxWx3 / NxHxWx3 or float32 Nx3xHxW, got "
-                         f"{frames.dtype} {frames.shape} (convert grey/RGBA with stylert.images.to_rgb8)")
+            h, w = batch.shape[1:3]
+        elif frames.dtype == np.float32 and frames.ndim == 4 and frames.shape[1] == 3:
+            batch, (h, w) = frames, frames.shape[2:]
+        else:
+            raise ImageError(f"frames must be uint8 HxWx3 / NxHxWx3 or float32 Nx3xHxW, got "
+                             f"{frames.dtype} {frames.shape} (convert grey/RGBA with stylert.images.to_rgb8)")
+        check_size(w, h, "frame", self.max_pixels)
+        ph, pw = padded_size(h, w)  # a 1-pixel-high strip runs 16 rows high: that is what is allocated
+        if ph * pw > self.max_pixels:
+            raise ImageError(f"frame is {w}x{h}, which the network runs padded to {pw}x{ph} (a multiple of 8, "
+                             f"at least 16 a side), above the limit of {self.max_pixels} pixels: resize or crop it")
+        return batch
 
     def _feed(self, batch: np.ndarray, bgr: bool) -> np.ndarray:
         """A batch (uint8 NHWC RGB, or BGR with ``bgr``, or float NCHW RGB) as the encoder
