@@ -34,7 +34,7 @@ from ..images import ASSETS, expand
 from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
-from ..video import Capture, burn_status, check_sinks, display_problem, open_sink, open_sinks, open_source
+from ..video import KINDS, Capture, burn_status, check_sinks, display_problem, open_sink, open_sinks, open_source
 from ..video import uri as uris
 from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
@@ -77,9 +77,9 @@ def add_parser(sub) -> None:
                                                        "path, an image folder/glob/img_%%03d.png, rtsp://..., "
                                                        "browser://127.0.0.1:8554 (serves a page that sends the "
                                                        "visitor's camera and shows the result), or demo")
-    live.add_argument("--output", action="append", help="display://, http://127.0.0.1:8080/ (MJPEG stream + page; "
-                      "binds only the address written), file://out.mp4 (or .avi, img_%%04d.png), none; repeat for "
-                      "several (default: a window, or none without a display)")
+    kinds = ", ".join(k.EXAMPLE for k in KINDS.values()).replace("%", "%%")  # the registry's, video/sinks.py
+    live.add_argument("--output", action="append", help=f"{kinds}; repeat for several (default: a window, or none "
+                      "without a display)")
     live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
     live.add_argument("--size", type=wxh, help="processing size WxH (display and files keep the capture size; "
                                                "default: chosen and adapted to hold --target-fps)")

@@ -46,7 +46,7 @@ from ..errors import VideoError
 from .base import Sink
 
 SCHEME = "http"
-EXAMPLE = "http://127.0.0.1:8080/ (MJPEG and a page)"
+EXAMPLE = "http://127.0.0.1:8080/ (MJPEG and a page; binds only the address written)"
 DEFAULT_PORT = 8080
 BOUNDARY = "frame"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
