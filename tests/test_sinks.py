@@ -481,6 +481,18 @@ def test_closing_the_window_ends_the_sink(monkeypatch):
         assert sinks.close() is None
 
 
+def test_on_macos_the_caller_draws_the_window(monkeypatch):
+    from stylert.video import DisplaySink, display
+
+    gui = FakeHighGUI(keys=[(1, ord("q"))]).install(monkeypatch)
+    monkeypatch.setattr(display, "_gui", display._HighGUI(inline=True))  # Cocoa: the main thread only
+    w = DisplaySink("t")
+    w.write(frame(1))
+    assert w.keys() == [ord("q")] and len(gui.shown) == 1
+    w.close()
+    assert gui.threads() == {threading.current_thread()}
+
+
 def test_generate_live_shows_the_walk_through_the_same_display_output(monkeypatch):
     from stylert.apps.generate import live_walk
     from stylert.video import display

@@ -85,8 +85,6 @@ class _HighGUI:
     def call(self, fn, what: str):
         """Runs ``fn`` on the HighGUI thread and returns its result (VideoError: it failed or
         did not finish in WAIT_S)."""
-        if self.inline:
-            return fn()
         done, box = threading.Event(), {}
 
         def job():
@@ -96,9 +94,12 @@ class _HighGUI:
                 box["error"] = e
             done.set()
 
-        with self.cond:
-            self.jobs.append(job)
-            self.cond.notify_all()
+        if self.inline:
+            job()
+        else:
+            with self.cond:
+                self.jobs.append(job)
+                self.cond.notify_all()
         if not done.wait(WAIT_S):
             raise VideoError(f"display://: the window did not {what} within {WAIT_S:g} s")
         if "error" in box:
@@ -156,9 +157,9 @@ class _HighGUI:
             if windows:
                 try:
                     self.pump(windows)
-                except cv2.error as e:  # reported by each window's next write
+                except Exception as e:  # noqa: BLE001 - reported by each window's next write; the thread goes on
                     for w in windows:
-                        w.error = f"the window failed: {e.err or e}"
+                        w.error = f"the window failed: {getattr(e, 'err', None) or e}"
                     with self.cond:
                         self.windows = [w for w in self.windows if w not in windows]
 
