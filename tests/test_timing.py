@@ -68,3 +68,16 @@ def test_stages_host_clock_and_gpu_events():
         assert set(samples) == {"encoder"} and len(samples["encoder"]) == 3
         assert all(8_000_000 < t < 200_000_000 for t in samples["encoder"])
         assert stages.collect() is samples and len(samples["encoder"]) == 3  # events resolved once
+
+
+def test_peak_memory_is_the_process_own_not_what_it_was_before_exec():
+    # Before: getrusage's ru_maxrss, which Linux keeps across exec: `stylert live` started from
+    # a large process (pytest, a notebook) reported that process's peak as its own.
+    import subprocess
+    import sys
+
+    child = "from stylert.sysinfo import peak_rss_mb; print(peak_rss_mb())"
+    code = ("import os, sys\nb = bytearray(300 << 20)\nb[::4096] = b'x' * len(b[::4096])\n"
+            f"os.execv(sys.executable, [sys.executable, '-c', {child!r}])")
+    peak = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 5 < peak < 200  # the interpreter's own, not the 300 MB before exec

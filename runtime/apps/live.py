@@ -16,7 +16,6 @@ import collections
 import json
 import logging
 import math
-import resource
 import signal
 import sys
 import threading
@@ -31,6 +30,7 @@ import numpy as np
 from ..errors import VideoError
 from ..folders import check_report, write_report
 from ..images import ASSETS, expand
+from ..sysinfo import peak_rss_mb
 from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
@@ -301,7 +301,7 @@ def run(opt: LiveOptions) -> Dict:
         "frames_unreadable": list(getattr(source, "unreadable", [])),
         "stopped_by": "signal" if stop.is_set() else "error" if (capture.error or sinks.error) else "end or limit",
         "error": capture.error or sinks.error, "notes": notes,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        "peak_rss_mb": peak_rss_mb(),
     }
     if summary["frames_unreadable"]:
         bad = summary["frames_unreadable"]

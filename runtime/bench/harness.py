@@ -11,7 +11,6 @@ too); ``run`` builds the pipelines, measures them and writes the report's rows.
 from __future__ import annotations
 
 import itertools
-import resource
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
@@ -20,6 +19,7 @@ import numpy as np
 
 from .. import families
 from ..errors import BenchError
+from ..sysinfo import peak_rss_mb
 from ..timing import NOISY_CV, interleaved, summarize
 from .probes import device_mb, gpu_warnings, machine_warnings, rss_mb
 from .report import in_order
@@ -188,7 +188,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
     packages = {key: {"path": str(p.package.path), "checksum": p.package.meta.get("checksum")}
                 for key, p in pipes.items()}
     return {"system": describe(), "model": model, "rows": rows, "packages": packages,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": peak_rss_mb(),
             "machine_warnings": machine_warnings() + (gpu_warnings() if any(
                 "cuda" in r["backend"] or "tensorrt" in r["backend"] for r in rows) else []),
             "baseline": baseline}

@@ -3,13 +3,13 @@ the PyTorch composite, on relu4_1-sized features."""
 
 from __future__ import annotations
 
-import resource
 from typing import Dict, List
 
 import numpy as np
 
 from .. import adain
 from ..errors import BenchError
+from ..sysinfo import peak_rss_mb
 from .harness import measure
 from .probes import machine_warnings
 
@@ -84,5 +84,5 @@ def run_kernel(sides: List[int], warmup: int, iterations: int, seconds: float) -
     from ..sysinfo import describe
 
     return {"system": describe(), "model": "kernel", "rows": rows, "packages": {},
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": peak_rss_mb(),
             "machine_warnings": machine_warnings(), "baseline": BASELINE if torch else None}
