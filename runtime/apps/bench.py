@@ -56,7 +56,7 @@ def command(args: argparse.Namespace) -> int:
         report = run_kernel(sizes, args.warmup, args.iterations, args.duration)
     else:
         report = run(args.model, args.backend, args.precision, sizes, args.batch, args.warmup,
-                     args.iterations, args.duration, args.baseline, args.package)
+                     args.iterations, args.duration, args.baseline, args.package, live_run=_live)
     text = markdown(report)
     print(text)
     if args.json:
@@ -66,3 +66,10 @@ def command(args: argparse.Namespace) -> int:
     if args.plot:
         plot(report, args.plot)
     return 0
+
+
+def _live(**options) -> dict:
+    """The live loop as `stylert live` runs it, for `stylert bench live`."""
+    from .live import LiveOptions, run as live_run
+
+    return live_run(LiveOptions(**options))

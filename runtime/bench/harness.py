@@ -118,23 +118,30 @@ def _pipeline(model: str, package: Optional[str], backend: str, precision: str, 
     return p, families.resolve(family.bench)(p, size, batch)
 
 
-def _live_run(backend: str, precision: str, size: int, package: Optional[str], seconds: float) -> Dict:
+# live's threaded run, given by the app (stylert.apps.bench): (LiveOptions fields) -> summary.
+# The bench sits below the apps; it is handed the live loop rather than importing it.
+LiveRun = Callable[..., Dict]
+
+
+def _live_figures(live_run: LiveRun, backend: str, precision: str, size: int, package: Optional[str],
+                  seconds: float) -> Dict:
     """`stylert live` on the camera-paced demo scene (30 FPS, 640x480) for ``seconds``:
     FPS at the sink, capture-to-output latency, dropped frames (threads overlap here)."""
-    from ..apps.live import LiveOptions, run as live_run
-
-    s = live_run(LiveOptions(source="demo", outputs=["none"], size=_live_size(size), backend=backend,
-                             precision=precision, package=package, duration=seconds, quiet=True))
+    s = live_run(source="demo", outputs=["none"], size=_live_size(size), backend=backend,
+                 precision=precision, package=package, duration=seconds, quiet=True)
     return {"fps": s["fps"], "latency_ms": s["latency_ms"], "frames_captured": s["frames_captured"],
             "frames_processed": s["frames_processed"], "frames_dropped": s["frames_dropped"]}
 
 
 def run(model: str, backends: List[str], precisions: List[str], sizes: List[int], batches: List[int],
         warmup: int, iterations: int, seconds: float, baseline: Optional[str], package: Optional[str],
-        progress: bool = True) -> Dict:
-    """All combinations, timed in turns; returns the report (see README)."""
+        progress: bool = True, live_run: Optional[LiveRun] = None) -> Dict:
+    """All combinations, timed in turns; returns the report (see README). ``live_run``: the
+    live loop, for model "live"."""
     if model not in MODELS:
         raise BenchError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if model == "live" and live_run is None:
+        raise ValueError("bench live needs the live loop (live_run)")
     if model == "live" and batches != [1]:
         raise BenchError("live takes one camera frame at a time: leave out --batch")
     if model == "live" and not all(16 <= s <= LIVE_SOURCE[0] for s in sizes):
@@ -181,7 +188,7 @@ def run(model: str, backends: List[str], precisions: List[str], sizes: List[int]
         if fig.speedup is not None:
             row["speedup_vs_baseline"] = fig.speedup
         if model == "live":
-            row["live"] = _live_run(backend, precision, size, package, max(seconds, 1.0))
+            row["live"] = _live_figures(live_run, backend, precision, size, package, max(seconds, 1.0))
         rows.append(row)
     from ..sysinfo import describe
 
