@@ -39,3 +39,16 @@ def packages(tmp_path_factory):
     for kind in ("adain", "stylegan"):
         export_pkg.export(kind, root / kind, progress=False)
     return {k: pkgmod.load(root / k) for k in ("ae", "adain", "stylegan")}
+
+
+@pytest.fixture(scope="session")
+def full_adain(tmp_path_factory):
+    """An AdaIN package with the optional whole-network graph (export --full-graph), fp32 and
+    fp16; needs torch."""
+    pytest.importorskip("torch")
+    from stylert import cli
+    from stylert import package as pkgmod
+
+    out = tmp_path_factory.mktemp("full") / "adain"
+    assert cli.main(["export", "adain", "-o", str(out), "--full-graph", "--precision", "fp32,fp16"]) == 0
+    return pkgmod.load(out)

@@ -67,14 +67,6 @@ def test_manifest_describes_the_graphs(packages):
     assert (packages["ae"].path / "parity_io.npz").is_file()
 
 
-@pytest.fixture(scope="module")
-def full_adain(tmp_path_factory):
-    """An AdaIN package with the optional whole-network graph (export --full-graph)."""
-    out = tmp_path_factory.mktemp("full") / "adain"
-    assert cli.main(["export", "adain", "-o", str(out), "--full-graph", "--precision", "fp32,fp16"]) == 0
-    return pkgmod.load(out)
-
-
 def test_full_graph_is_exported_on_request_only(full_adain):
     full = [i["name"] for i in full_adain.meta["graphs"]["adain_full"]["inputs"]]
     assert full == ["content", "style_mean", "style_std", "alpha"]

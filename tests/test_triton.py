@@ -187,23 +187,14 @@ def test_adain_ensembles_equal_the_stylizer(tmp_path):
     assert within_one_level(np.ascontiguousarray(out[:, :h, :w]), st(odd, bgr=True))
 
 
-@pytest.fixture(scope="module")
-def full_package(tmp_path_factory):
-    """An AdaIN package with the optional float graph adain_full (fp32 only)."""
-    pytest.importorskip("torch")
-    out = tmp_path_factory.mktemp("full") / "adain"
-    assert cli.main(["export", "adain", "--full-graph", "-o", str(out), "--precision", "fp32"]) == 0
-    return load(out)
-
-
-def test_full_graph_is_served_alone_and_equals_the_stylizer(full_package, tmp_path, capsys):
+def test_full_graph_is_served_alone_and_equals_the_stylizer(full_adain, tmp_path, capsys):
     """adain_full (float NCHW RGB, alpha one number: no batching) in a repository of its own
     package: its config matches its graph, it computes what the Stylizer computes (the Stylizer
     on the same frame, one level apart at most), and an fp32-only package asked for int8 names
     the graphs served in fp32."""
     repo = tmp_path / "repo"
     capsys.readouterr()
-    assert cli.main(["triton", str(full_package.path), "-o", str(repo), "--precision", "int8"]) == 0
+    assert cli.main(["triton", str(full_adain.path), "-o", str(repo), "--precision", "int8"]) == 0
     assert "no int8 variant of adain_encoder, adain_decoder, adain_adain_full in the package: served in fp32" \
         in capsys.readouterr().out
     cfgs = check_configs_match_the_graphs(repo)
@@ -213,7 +204,7 @@ def test_full_graph_is_served_alone_and_equals_the_stylizer(full_package, tmp_pa
         "content": "TYPE_FP32", "style_mean": "TYPE_FP32", "style_std": "TYPE_FP32", "alpha": "TYPE_FP32",
         "image": "TYPE_FP32"}
     assert list(full.model_warmup[0].inputs["content"].dims) == [1, 3, 240, 320]
-    st = stylert.Stylizer(full_package, style_size=None, backend="onnxruntime-cpu")
+    st = stylert.Stylizer(full_adain, style_size=None, backend="onnxruntime-cpu")
     rng = np.random.default_rng(6)
     style, frame = rng.integers(0, 256, (48, 64, 3), np.uint8), rng.integers(0, 256, (40, 56, 3), np.uint8)
     mean, std = st.style_stats(style)

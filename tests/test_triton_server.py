@@ -76,22 +76,13 @@ def write_repo(kind: str, out: Path, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_package(tmp_path_factory):
-    """An AdaIN package with the optional float graph adain_full (fp32 only)."""
-    pytest.importorskip("torch")
-    out = tmp_path_factory.mktemp("full") / "adain"
-    assert cli.main(["export", "adain", "--full-graph", "-o", str(out), "--precision", "fp32"]) == 0
-    return load(out)
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory, full_package):
+def repos(tmp_path_factory, full_adain):
     pytest.importorskip("torch")  # `stylert triton` writes repositories with the export side
     root = tmp_path_factory.mktemp("triton-repos")
     made = {k: write_repo(k, root / k) for k in KINDS}
     # the full package's repository less what the bundled adain one serves: adain_adain_full
     # alone (a model without batching), next to the others in the same server
-    whole = write_repo(str(full_package.path), root / "full-whole")
+    whole = write_repo(str(full_adain.path), root / "full-whole")
     (root / "full").mkdir()
     (whole / "adain_adain_full").rename(root / "full" / "adain_adain_full")
     made["full"] = root / "full"
@@ -469,10 +460,10 @@ def test_adain_style_and_stylize_equal_the_stylizer(server, stylizer):
             assert within_one_level(out, st(content, alpha=alpha, bgr=True)), f"{proto} alpha {alpha}"
 
 
-def test_adain_full_equals_the_stylizer(server, full_package):
+def test_adain_full_equals_the_stylizer(server, full_adain):
     """The all-in-one float graph (no batching: alpha is one number), from a package exported
     with --full-graph: float NCHW RGB in and out, the Stylizer's frame within one level."""
-    st = stylert.Stylizer(full_package, style_size=None, backend="onnxruntime-cpu")
+    st = stylert.Stylizer(full_adain, style_size=None, backend="onnxruntime-cpu")
     rng = np.random.default_rng(8)
     style, frame = rng.integers(0, 256, (48, 64, 3), np.uint8), rng.integers(0, 256, (48, 64, 3), np.uint8)
     mean, std = st.style_stats(style)
