@@ -25,9 +25,9 @@ setup: $(BIN)/python
 
 demo: runtime
 	mkdir -p out
-	$(BIN)/stylert live --source demo --output out/demo.mp4 \
+	$(BIN)/stylert live --source demo --output out/demo.mp4 --side-by-side \
 	  --json out/demo.json
-	@echo "demo: watch out/demo.mp4 (the stylized scene); its figures are in out/demo.json"
+	@echo "demo: watch out/demo.mp4 (left: the demo camera's frames, right: stylized live); its figures are in out/demo.json"
 
 test: setup
 	$(BIN)/python -m pytest

@@ -39,8 +39,9 @@ from ..video import uri as uris
 from . import alpha, nonneg, pipeline_options, positive_int, wxh
 
 log = logging.getLogger("stylert")
-DEFAULT_STYLES = ["coffee.jpg", "immunohistochemistry.jpg", "hubble_deep_field.jpg"]
-KEYS = "n/p style, +/- alpha, o original, c colour, h heads-up line, s snapshot, r record, q quit"
+# brushwork.jpg first: the demo's style, made to read at a glance (assets/make_demo_assets.py)
+DEFAULT_STYLES = ["brushwork.jpg", "coffee.jpg", "immunohistochemistry.jpg", "hubble_deep_field.jpg"]
+KEYS = "n/p style, +/- alpha, o side by side, c colour, h heads-up line, s snapshot, r record, q quit"
 
 
 @dataclass
@@ -56,6 +57,7 @@ class LiveOptions:
     alpha: float = 1.0
     preserve_color: bool = False                      # luma-only transfer (video speed)
     hud: bool = False                                 # burn the heads-up line into file outputs too
+    side_by_side: bool = False                        # output the camera frame | the stylized one (o toggles)
     stabilize: float = 0.8    # temporal Stabilizer strength (0: off); the default from benchmarks/flicker.py
     upsample: str = "guided"  # back to the capture size: "guided" by the frame's edges, or "bilinear"
     max_frames: int = 0
@@ -90,6 +92,9 @@ def add_parser(sub) -> None:
     live.add_argument("--preserve-color", action="store_true",
                       help="keep the source's colours (luma-only transfer: no per-frame style re-encoding)")
     live.add_argument("--hud", action="store_true", help="burn the heads-up line into file outputs too")
+    live.add_argument("--side-by-side", action="store_true",
+                      help="every output shows the camera frame and the stylized one next to each other (input | "
+                           "output, twice the width; the o key toggles it in the window)")
     live.add_argument("--upsample", choices=["guided", "bilinear"], default="guided",
                       help="back to the capture size: guided by the frame's own edges (sharp; default) or bilinear "
                            "(benchmarks/upsample.py, flicker.py)")
@@ -117,6 +122,7 @@ def command(args: argparse.Namespace) -> int:
                       max_frames=args.max_frames, duration=args.duration, width=args.width,
                       height=args.height, fps=args.fps, flip=args.flip, realtime=args.realtime,
                       demo_frames=args.demo_frames, json_path=args.json, hud=args.hud, stabilize=args.stabilize,
+                      side_by_side=args.side_by_side,
                       upsample=args.upsample,
                       unverified=args.unverified)
     summary = run(opt)
@@ -196,7 +202,9 @@ def run(opt: LiveOptions) -> Dict:
     stop = threading.Event()
     previous = {}  # Ctrl-C and SIGTERM end the loop cleanly (signals reach the main thread only)
     source = capture = sinks = None
-    state = {"style": 0, "alpha": opt.alpha, "original": False, "color": opt.preserve_color, "recorder": None}
+    # "original": the camera frame beside the result (--side-by-side, the o key)
+    state = {"style": 0, "alpha": opt.alpha, "original": opt.side_by_side, "color": opt.preserve_color,
+             "recorder": None}
     processed, t0 = 0, time.perf_counter()
     infer_s: Deque[float] = collections.deque(maxlen=30)  # seconds of inference, recent frames
     try:  # from here on, whatever happens, sources and outputs close, files are finalized, handlers restored
@@ -241,7 +249,7 @@ def run(opt: LiveOptions) -> Dict:
             out = st.frame(img, chosen, state["alpha"], "luma" if state["color"] else False, stabilizer=stabilizer,
                            sharpen=opt.upsample == "guided")
             infer_s.append(time.perf_counter() - started)
-            if state["original"]:
+            if state["original"]:  # input | output (a file keeps its first frame's size: see files.py)
                 out = np.hstack([img, out])
             processed += 1
             now = time.perf_counter()
