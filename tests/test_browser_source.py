@@ -325,12 +325,13 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference():
     """The Stylizer the server runs (same defaults), on the two scenes, here."""
-    from stylert.apps.live import style_files
+    from stylert.apps.live import LiveOptions, style_files
     from stylert.pipelines.stylizer import Stylizer
 
     st = Stylizer()
     st.set_style(style_files([])[0])
-    return lambda size: [st.frame(scene(i, 640, 480), size) for i in range(2)]
+    sharpen = LiveOptions().upsample == "guided"  # back to the frame size as live does by default
+    return lambda size: [st.frame(scene(i, 640, 480), size, sharpen=sharpen) for i in range(2)]
 
 
 def test_chromium_camera_round_trip_with_several_pages(tmp_path, clip, reference):
