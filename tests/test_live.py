@@ -162,7 +162,7 @@ def test_sigint_leaves_a_playable_file(tmp_path):
     time.sleep(2.0)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 130 and stderr.strip().splitlines()[-1].startswith("stylert: interrupted"), stderr
     s = json.loads(summary.read_text())
     assert s["stopped_by"] == "signal" and s["frames_processed"] > 0
     assert _count(out) == (s["frames_processed"], (120, 160, 3))

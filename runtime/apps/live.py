@@ -130,6 +130,9 @@ def command(args: argparse.Namespace) -> int:
     if summary["error"]:  # the reason on stderr too, as every command's error line
         print(f"stylert: error: {summary['error']}", file=sys.stderr)
         return 2
+    if summary["stopped_by"] == "signal":  # the outputs are complete, but an interrupted command never says 0
+        print("stylert: interrupted (the outputs written so far are complete)", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -213,9 +216,6 @@ def run(opt: LiveOptions) -> Dict:
         # shows; a viewer that connects meanwhile waits for the first frame.
         back = list(getattr(source, "sinks", []))  # the browser source's: results back to its pages
         sinks = open_sinks(outputs, source.fps, extra=back)
-        if not opt.quiet:
-            for line in filter(None, (s.serving for s in sinks.sinks)):
-                print(f"live: {line}", flush=True)
         st = Stylizer(opt.package, backend=opt.backend, precision=opt.precision, unverified=opt.unverified)
         st.set_style(styles[0])
         stabilizer = Stabilizer(opt.stabilize) if opt.stabilize else None
@@ -224,8 +224,13 @@ def run(opt: LiveOptions) -> Dict:
         capture = Capture(source)
         if threading.current_thread() is threading.main_thread():
             previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+        if not opt.quiet:  # the addresses once the model is loaded and Ctrl-C ends the loop cleanly
+            for line in filter(None, (s.serving for s in sinks.sinks)):
+                print(f"live: {line}", flush=True)
         frame = capture.get(stop)
         if frame is None:
+            if stop.is_set():
+                raise KeyboardInterrupt  # Ctrl-C before the first frame: nothing to save (exit 130)
             if browser:
                 raise VideoError(f"stopped before any page sent a frame (open {source.url} in a browser)")
             raise VideoError(f"source {opt.source} gave no frames" + (f" ({capture.error})" if capture.error else ""))
