@@ -134,6 +134,30 @@ def test_a_source_that_stops_is_reported():
     assert frames >= 1 and "stopped delivering frames (after 2 retries)" in cap.error
 
 
+class _Raises(_Fast):
+    def __init__(self, error):
+        super().__init__(100)
+        self.error = error
+
+    def read(self):
+        if self.i >= 3:
+            raise self.error
+        return super().read()
+
+
+def test_a_failing_device_is_the_reason_and_a_bug_is_a_traceback():
+    cap = Capture(_Raises(OSError("device unplugged")))
+    while cap.get() is not None:
+        pass
+    cap.close()
+    assert cap.error == "capture failed: device unplugged"
+    cap = Capture(_Raises(KeyError("a bug in a source")))
+    with pytest.raises(KeyError, match="a bug in a source"):
+        while cap.get() is not None:
+            pass
+    cap.close()
+
+
 def test_camera_that_cannot_open():
     with pytest.raises(VideoError, match="cannot open source camera 7"):
         open_source("7")

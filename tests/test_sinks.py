@@ -348,6 +348,23 @@ def test_a_failed_write_ends_the_writing_and_every_output_is_still_closed():
     assert len(a.got) == 2 and len(b.got) == 2 and a.close_calls == b.close_calls == 1
 
 
+def test_a_bug_in_a_write_stops_the_writing_and_is_raised_after_every_output_is_closed():
+    """A full disk is the user's problem (one line); a TypeError in a sink is a bug: its traceback."""
+    from stylert.video import Composite
+
+    a, b = Stub("a", fail_write=(1, TypeError("a bug in a sink"))).sink, Stub("b").sink
+    sinks = Composite([a, b])
+    for i in range(3):
+        sinks.write(frame(i))
+    deadline = time.monotonic() + 5
+    while sinks.is_open and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not sinks.is_open
+    with pytest.raises(TypeError, match="a bug in a sink"):
+        sinks.close()
+    assert a.close_calls == b.close_calls == 1
+
+
 def test_a_bug_in_one_close_is_raised_after_the_others_are_closed():
     from stylert.video import Composite
 

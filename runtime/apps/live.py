@@ -294,10 +294,12 @@ def run(opt: LiveOptions) -> Dict:
             capture.close()  # and its source
         elif source is not None:
             source.close()
-        if sinks is not None:
-            sinks.close()
-        if state["recorder"] is not None:
-            state["recorder"].close()
+        try:
+            if sinks is not None:
+                sinks.close()  # raises a writer's bug once every output is closed
+        finally:
+            if state["recorder"] is not None:
+                state["recorder"].close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     lat = np.asarray(sinks.latencies_ns or [0], np.float64) / 1e6

@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import cv2
 import numpy as np
 
+from ..errors import StylertError
 from .base import Source
 
 
@@ -35,6 +37,7 @@ class Capture:
         self.source, self.retries, self.timeout_s = source, retries, timeout_s
         self.captured = self.dropped = 0
         self.error: Optional[str] = None
+        self._bug: Optional[BaseException] = None
         self._stop = threading.Event()
         if getattr(source, "pull", False):
             self._thread = None
@@ -75,8 +78,10 @@ class Capture:
                 failures = 0
                 self._put(Frame(img, self.captured, time.perf_counter_ns()))
                 self.captured += 1
-        except Exception as e:  # a backend error ends the run cleanly, with the reason
+        except (StylertError, OSError, cv2.error) as e:  # a device or stream failing ends the run cleanly
             self.error = f"capture failed: {e}"
+        except Exception as e:  # noqa: BLE001 - a bug: get() raises it on the caller's thread, with its traceback
+            self.error, self._bug = f"capture failed: {type(e).__name__}: {e}", e
         finally:
             self._put(None)
 
@@ -97,6 +102,8 @@ class Capture:
         except queue.Empty:
             self.error = self.error or f"no frame for {self.timeout_s * (self.retries + 1):.0f} s"
             return None
+        if frame is None and self._bug is not None:
+            raise self._bug
         return frame
 
     def close(self) -> None:

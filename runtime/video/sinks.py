@@ -16,9 +16,10 @@ import threading
 import time
 from typing import Any, Iterable, List, Optional, Sequence
 
+import cv2
 import numpy as np
 
-from ..errors import VideoError
+from ..errors import StylertError, VideoError
 from . import display, files, http, null
 from .base import Sink
 
@@ -99,6 +100,7 @@ class Composite(Sink):
         self.latencies_ns: List[int] = []
         self.written = 0
         self.error: Optional[str] = None
+        self._bug: Optional[BaseException] = None  # a write that failed for a reason that is not the outside world
         self._q: "queue.Queue" = queue.Queue(maxsize=depth)
         self._thread = None
         if threaded:
@@ -144,8 +146,11 @@ class Composite(Sink):
         try:
             for s in self.sinks:
                 s.write(frame, tag)
-        except Exception as e:  # a full disk ends the run with the reason, files finalized
-            self.error = f"writing failed: {e}"
+        except (StylertError, OSError, cv2.error) as e:  # a full disk, a folder gone, a codec refusing:
+            self.error = f"writing failed: {e}"         # the run ends with the reason, files finalized
+            return
+        except Exception as e:  # noqa: BLE001 - a bug: writing stops, close() raises it with its traceback
+            self.error, self._bug = f"writing failed: {type(e).__name__}: {e}", e
             return
         self.latencies_ns.append(time.perf_counter_ns() - t_capture_ns)
         self.written += 1
@@ -160,7 +165,7 @@ class Composite(Sink):
         if self._thread is not None:
             self._q.put(None)
             self._thread.join()
-        bug = None
+        bug = self._bug
         for s in self.sinks:
             try:
                 s.close()
