@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator, Union
@@ -38,6 +39,12 @@ def check_report(path: Union[str, os.PathLike, None]) -> None:
     if not path:
         return
     path = Path(path)
+    if _in_place(path) and not path.is_dir():
+        if os.path.exists(path):  # a device, a pipe, a file behind a link: written through
+            if not os.access(path, os.W_OK):
+                raise FolderError(f"cannot write {path}: permission denied: name a file that can be written")
+            return
+        path = Path(os.path.realpath(path))  # a link to a file not made yet: judged as that file
     folder = path.parent
     if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
         why = ("is a folder" if path.is_dir() else f"its folder {folder} does not exist" if not folder.is_dir()
@@ -45,11 +52,26 @@ def check_report(path: Union[str, os.PathLike, None]) -> None:
         raise FolderError(f"cannot write {path}: {why}: name a file in a folder that exists and can be written")
 
 
-def write_report(path: Union[str, os.PathLike], text: str) -> None:
-    """A report (JSON, markdown) the user named, written atomically; a path that cannot be
-    written (a folder, a missing folder, no permission, a full disk) is one FolderError."""
+def _in_place(path: Union[str, os.PathLike]) -> bool:
+    """Whether ``path`` is written through rather than replaced: a link (/dev/stdout, or one
+    to a file elsewhere) or a device or pipe (/dev/null). Replacing it by a rename would put
+    a regular file where the device or link was (as root, /dev/null itself)."""
     try:
-        atomic_write(path, text)
+        return os.path.islink(path) or not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # not there (yet): the atomic write makes it
+        return False
+
+
+def write_report(path: Union[str, os.PathLike], text: Union[str, bytes]) -> None:
+    """A report (JSON, markdown, PNG) the user named, written atomically (a device such as
+    /dev/stdout, or a link, is written through); a path that cannot be written (a folder, a
+    missing folder, no permission, a full disk) is one FolderError."""
+    try:
+        if _in_place(path):
+            with open(path, "wb") as f:
+                f.write(text.encode() if isinstance(text, str) else text)
+        else:
+            atomic_write(path, text)
     except OSError as e:
         raise FolderError(f"cannot write {path}: {e.strerror or e}: name a file in a folder that exists "
                           f"and can be written") from None

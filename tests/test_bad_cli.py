@@ -84,3 +84,46 @@ def test_sigterm_during_export_leaves_nothing(tmp_path):
     assert "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
     assert leftovers(tmp_path) == []
+
+
+def _devices(folder):
+    """A private null and full device in ``folder`` (mknod: root only)."""
+    import os
+    try:
+        os.mknod(folder / "null", 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+        os.mknod(folder / "full", 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 7))
+    except (PermissionError, OSError) as e:
+        pytest.skip(f"cannot make device nodes here: {e}")
+
+
+@pytest.mark.parametrize("args, fails", [
+    pytest.param(["bench", "ae", "--iterations", "1", "--warmup", "1", "--duration", "0", "--json", "null"], None,
+                 id="bench-json-to-null"),
+    pytest.param(["bench", "ae", "--iterations", "1", "--warmup", "1", "--duration", "0", "--plot", "full"],
+                 "No space left", id="bench-plot-to-full"),
+    pytest.param(["live", "--source", "demo", "--max-frames", "2", "--output", "none", "--json", "full"],
+                 "No space left", id="live-json-to-full"),
+    pytest.param(["verify", default_package("ae"), "--json", "link.json"], None, id="verify-json-to-a-link"),
+])
+def test_a_report_to_a_device_or_link_is_written_through_never_replaced(tmp_path, args, fails):
+    # Before: written to NAME.tmp beside it, then renamed over it: --json /dev/null (as root)
+    # put a regular file where /dev/null was, and --plot /dev/full did the same, exit 0.
+    import os
+    import stat
+
+    _devices(tmp_path)
+    (tmp_path / "real").mkdir()
+    os.symlink("real/report.json", tmp_path / "link.json")
+    done = run_cli(args, tmp_path)
+    if fails:  # (bench's progress bar comes before the error line)
+        last = done.stderr.replace("\r", "\n").strip().splitlines()[-1]
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert last.startswith("stylert: error: cannot write full") and fails in last, done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+    for name in ("null", "full"):
+        assert stat.S_ISCHR(os.lstat(tmp_path / name).st_mode), f"{name} was replaced"
+    assert os.path.islink(tmp_path / "link.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "link.json", "null", "real"]  # no temporary
+    if "link.json" in args:
+        assert '"package"' in (tmp_path / "real" / "report.json").read_text()

@@ -50,6 +50,7 @@ def command(args: argparse.Namespace) -> int:
         raise BenchError(f"--size applies to {', '.join(sized)} (the other models have one size)")
     check_report(args.json)
     check_report(args.markdown)
+    check_report(args.plot)
     for side in (args.size or []):  # square frames, a batch of them: refused before any allocation
         pixels(side, side, f"--size {side} with --batch {max(args.batch)}", max(args.batch))
     if args.model == "kernel":

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import io
 from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
 from ..errors import BenchError
+from ..folders import write_report
 from ..timing import NOISY_CV
 
 def in_order(stages: Iterable[str], declared: Sequence[str]) -> List[str]:
@@ -112,14 +113,12 @@ def plot(report: Dict, path: str) -> None:
         right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     right.set_title("where the time goes")
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
+    png = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise BenchError(f"cannot write {path}: {e.strerror}") from None
+        fig.savefig(png, format="png", dpi=110)
     finally:
         plt.close(fig)
+    write_report(path, png.getvalue())  # atomic; a device (/dev/null) written through, never replaced
 
 
 def compare(old: Dict, new: Dict) -> str:
