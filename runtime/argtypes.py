@@ -44,6 +44,25 @@ def nonneg(text: str) -> float:
     return value
 
 
+def positive(text: str) -> float:
+    """A finite number > 0 (a learning rate, a frame rate)."""
+    value = _number(text)
+    if not (value > 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number in [0, 2**32), what numpy's generators take."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected a whole number in 0..{2 ** 32 - 1}, got {text!r}")
+    return value
+
+
 def alpha(text: str) -> float:
     value = _number(text)
     if not 0.0 <= value <= 1.0:  # also refuses nan

@@ -127,3 +127,29 @@ def test_a_report_to_a_device_or_link_is_written_through_never_replaced(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "link.json", "null", "real"]  # no temporary
     if "link.json" in args:
         assert '"package"' in (tmp_path / "real" / "report.json").read_text()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    # before: torch's or numpy's ValueError traceback (nan, -1), or an inf rate trained to NaN
+    # and failed drawing the picture with a traceback, leaving runs/ae/ae.train.pt behind
+    pytest.param(["train", "ae", "--lr", "nan"], ["--lr", "> 0"], id="train-lr-nan"),
+    pytest.param(["train", "ae", "--lr", "-1"], ["--lr", "> 0"], id="train-lr-negative"),
+    pytest.param(["train", "stylegan", "--lr", "inf"], ["--lr", "> 0"], id="train-lr-inf"),
+    pytest.param(["train", "ae", "--seed", "-1"], ["--seed", "0..4294967295"], id="train-seed-negative"),
+    pytest.param(["train", "adain", "--style-weight", "nan"], ["--style-weight", ">= 0"], id="train-weight-nan"),
+])
+def test_bad_training_options_are_usage_errors(tmp_path, args, fragments):
+    assert_user_error(run_cli([*args, "--steps", "1"], tmp_path), *fragments, usage=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("out, fragments", [
+    pytest.param("afile", ["cannot create output folder afile"], id="out-is-a-file"),
+    pytest.param("/proc/stylert-x", ["cannot create output folder /proc/stylert-x"], id="out-unwritable"),
+])
+def test_train_into_a_folder_that_cannot_be_made_is_one_line(tmp_path, out, fragments):
+    # before: a FileExistsError / FileNotFoundError traceback after the training steps
+    (tmp_path / "afile").write_text("keep")
+    done = run_cli(["train", "ae", "--steps", "1", "--hidden", "8", "--out", out], tmp_path)
+    assert_user_error(done, *fragments)
+    assert files(tmp_path) == ["afile"] and (tmp_path / "afile").read_text() == "keep"

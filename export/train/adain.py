@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from stylert.argtypes import fraction
+from stylert.argtypes import fraction, nonneg, positive
 from stylert.errors import UsageError
 from stylert.limits import count
 
@@ -34,14 +34,14 @@ HELP = "the AdaIN decoder on the bundled photographs"
 STEPS, EVERY = 6000, 250  # the defaults of --steps and --every (checkpoints)
 # Both AdaIN recipes take it (the student with its own default): the decoder also learns to
 # invert the content's own features.
-RECON_WEIGHT = ("--recon-weight", dict(type=float, default=0.0,
+RECON_WEIGHT = ("--recon-weight", dict(type=nonneg, default=0.0,
                                        help="weight of a pixel reconstruction loss (sharper structure)"))
 OPTIONS = [
     ("--width", dict(type=fraction, default=0.25, help="channel width multiplier (1 = VGG-19)")),
     ("--size", dict(type=count("train-size"), default=128, help="training crop size")),
     ("--batch", dict(type=count("train-batch"), default=4)),
-    ("--lr", dict(type=float, default=5e-4)),
-    ("--style-weight", dict(type=float, default=10.0)),
+    ("--lr", dict(type=positive, default=5e-4)),
+    ("--style-weight", dict(type=nonneg, default=10.0)),
     RECON_WEIGHT,
     ("--vgg", dict(default=None, help="official vgg_normalised.pth as the fixed encoder")),
     ("--unsafe-pickle", dict(action="store_true",

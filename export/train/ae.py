@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylert.argtypes import positive
 from stylert.digits import HELD_OUT, pca_mse
 from stylert.limits import count, counts
 
@@ -26,7 +27,7 @@ HELP = "the MLP autoencoder on scikit-learn's digits"
 STEPS, EVERY = 6000, 1000  # the defaults of --steps and --every (checkpoints)
 OPTIONS = [
     ("--batch", dict(type=count("train-batch"), default=128)),
-    ("--lr", dict(type=float, default=2e-3)),
+    ("--lr", dict(type=positive, default=2e-3)),
     ("--latent", dict(type=count("units"), default=2, help="latent size (2 draws the manifold)")),
     ("--hidden", dict(type=counts("units"), default=[256, 128], help="hidden sizes, e.g. 256,128")),
 ]

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stylert.argtypes import fraction, positive_int
+from stylert.argtypes import fraction, nonneg, positive, positive_int
 from stylert.errors import UsageError
 from stylert.limits import count
 
@@ -48,8 +48,8 @@ OPTIONS = [
     ("--width", dict(type=fraction, default=0.25, help="the student's width (of VGG-19)")),
     ("--size", dict(type=count("train-size"), default=96, help="training crop size")),
     ("--batch", dict(type=count("train-batch"), default=4)),
-    ("--lr", dict(type=float, default=5e-4)),
-    ("--style-weight", dict(type=float, default=0.1)),
+    ("--lr", dict(type=positive, default=5e-4)),
+    ("--style-weight", dict(type=nonneg, default=0.1)),
     (adain_recipe.RECON_WEIGHT[0], {**adain_recipe.RECON_WEIGHT[1], "default": 5000.0}),
     ("--encoder-weights", dict(default=None, metavar="FILE", help="the teacher's converted weights (default: "
                                                                    "~/.cache/stylert/vgg16_hed_relu4_1.pt)")),
@@ -58,10 +58,10 @@ OPTIONS = [
     ("--init", dict(default=None, metavar="CHECKPOINT",
                     help="start phase 2 from this AdaIN checkpoint of the student's shape (e.g. "
                          "export/defaults/adain.pt): no phase 1, all --steps train the decoder")),
-    ("--structure-weight", dict(type=float, default=0.0,
+    ("--structure-weight", dict(type=nonneg, default=0.0,
                                 help="weight of a content loss on the teacher's relu3_1, normalised per "
                                      "channel (the content's layout)")),
-    ("--colour-weight", dict(type=float, default=0.0,
+    ("--colour-weight", dict(type=nonneg, default=0.0,
                              help="weight of a loss on the output's RGB mean, std and covariance toward the "
                                   "style image's")),
 ]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from stylert.argtypes import positive
 from stylert.limits import count, counts
 
 from ..data import digits
@@ -36,7 +37,7 @@ OPTIONS = [
     ("--style-dim", dict(type=count("units"), default=64)),
     ("--n-mlp", dict(type=count("depth"), default=8, help="mapping network depth")),
     ("--batch", dict(type=count("train-batch"), default=16)),
-    ("--lr", dict(type=float, default=1e-3)),
+    ("--lr", dict(type=positive, default=1e-3)),
 ]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Dict
 
 from .. import families
-from ..argtypes import positive_int
-from . import needs_torch
+from ..argtypes import positive_int, seed
+from . import needs_torch, out_folder
 
 
 def recipes() -> Dict[str, str]:
@@ -34,7 +34,7 @@ def recipe_parser(name: str, recipe) -> argparse.ArgumentParser:
     t = argparse.ArgumentParser(prog=f"stylert train {name}", description=recipe.HELP)
     t.add_argument("--out", default=f"runs/{name}", help=f"output folder (default: runs/{name})")
     t.add_argument("--steps", type=positive_int, default=recipe.STEPS)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--every", type=positive_int, default=recipe.EVERY, help="checkpoint every N steps")
     state = getattr(recipe, "STATE", name)
     t.add_argument("--resume", action="store_true", help=f"continue from OUT/{state}.train.pt")
@@ -50,7 +50,7 @@ def train(args: argparse.Namespace) -> int:
         options = vars(recipe_parser(args.model, recipe).parse_args(args.options))
     except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
         return int(e.code or 0)
-    options["out"] = Path(options["out"])
+    options["out"] = out_folder(options["out"])  # a file, or a place that cannot be written: one line first
     metrics = recipe.run(command="stylert " + " ".join(args.argv), **options)
     name = getattr(recipe, "PUBLISHES", args.model)
     print(f"{recipe.summary(metrics)}; wrote {options['out']}/{name}.pt, .md, .png")
