@@ -37,6 +37,13 @@ def test_unknown_command(tmp_path):
                  ["--width 100000 --height 100000", "above the limit"], id="live-demo-capture-huge"),
     pytest.param(["triton", default_package("ae"), "-o", "R", "--cc", "8.8"], ["'8.8'", "major.minor"],
                  id="triton-unknown-cc"),
+    # an empty value (--seeds "$SEEDS" unset) is no value, never the default (before: seeds 0-7, exit 0)
+    pytest.param(["generate", "--seeds", "", "-o", "g"], ["no seeds given"], id="generate-seeds-empty"),
+    pytest.param(["generate", "mix", "--rows", "", "-o", "g"], ["no rows given"], id="generate-mix-rows-empty"),
+    pytest.param(["generate", "mix", "--layers", "", "-o", "g"], ["no layers given"], id="generate-mix-layers-empty"),
+    # before: 15000 renders into a 650260x520 figure
+    pytest.param(["generate", "mix", "--cols", "0-5000", "-o", "g"], ["5001 columns", "above the limit"],
+                 id="generate-mix-figure-huge"),
 ])
 def test_bad_option_writes_nothing(tmp_path, args, fragments):
     (tmp_path / "text.npz").write_text("w = [0.1, 0.2]\n")
@@ -54,6 +61,12 @@ def test_bad_option_writes_nothing(tmp_path, args, fragments):
                  id="generate-frames-huge"),
     pytest.param(["train", "ae", "--hidden", "256,10000000"], ["--hidden", "1..65536"], id="train-layer-huge"),
     pytest.param(["train", "stylegan", "--batch", "100000"], ["--batch", "1..4096"], id="train-batch-huge"),
+    # before: decoded (100000 steps: libpng's own error lines; 10^9: an allocation of hundreds of GB)
+    pytest.param(["manifold", "--steps", "100000", "interpolate", "0", "1"], ["--steps", "1..256"],
+                 id="manifold-steps-huge"),
+    # before: written as a 30 FPS video reported as "0 FPS"
+    pytest.param(["generate", "video", "--fps", "0", "--frames", "2", "-o", "g.mp4"], ["--fps", "> 0"],
+                 id="generate-video-fps-zero"),
 ])
 def test_counts_above_their_limit_are_usage_errors(tmp_path, args, fragments):
     assert_user_error(run_cli(args, tmp_path), *fragments, usage=True)
@@ -153,3 +166,15 @@ def test_train_into_a_folder_that_cannot_be_made_is_one_line(tmp_path, out, frag
     done = run_cli(["train", "ae", "--steps", "1", "--hidden", "8", "--out", out], tmp_path)
     assert_user_error(done, *fragments)
     assert files(tmp_path) == ["afile"] and (tmp_path / "afile").read_text() == "keep"
+
+
+def test_the_generate_grid_holds_what_fits_the_pixel_limit(tmp_path):
+    # before: every seed in grid.png (100000 seeds: a 1042x1625002 grid, 5 GB, after the renders)
+    import cv2
+
+    done = run_cli(["generate", "--seeds", "0-19", "-o", "g"], tmp_path, env={"STYLERT_MAX_PIXELS": "200000"})
+    assert done.returncode == 0, done.stderr
+    assert "wrote 20 images and g/grid.png (the first 8)" in done.stdout
+    assert len(list((tmp_path / "g").glob("seed*.png"))) == 20
+    h, w = cv2.imread(str(tmp_path / "g" / "grid.png")).shape[:2]
+    assert w * h <= 200000, (w, h)

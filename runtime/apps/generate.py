@@ -14,11 +14,12 @@ import numpy as np
 
 from .. import pictures
 from ..errors import UsageError
-from ..images import to_hwc8, write_image
+from ..argtypes import positive
+from ..images import MAX_PIXELS, to_hwc8, write_image
 from ..limits import at_most, count
 from ..package import read_arrays
 from ..pipelines.generator import NOISE_MODES, Generator, slerp
-from . import nonneg, out_folder, pipeline_options
+from . import out_folder, pipeline_options
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--layers", help="mix: layers taken from the columns, e.g. 0-1 (default: the coarse 0-1)")
     p.add_argument("--frames", type=count("frames"), help="video: frame count (default 120; --live: until q)")
     p.add_argument("--live", action="store_true", help="video: a random walk in a window, as fast as it renders")
-    p.add_argument("--fps", type=nonneg, default=30.0, help="video: frame rate")
+    p.add_argument("--fps", type=positive, default=30.0, help="video: frame rate")
     p.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
     p.add_argument("--projected-w", help="render the w vectors in this .npz ('w' or 'ws')")
     p.add_argument("-o", "--out", default="out/generate", help="output folder (video: a folder or a .mp4 path)")
@@ -51,7 +52,7 @@ def command(args: argparse.Namespace) -> int:
         print(f"showed {r['frames']} frames at {r['fps']:.1f} FPS")
         return 0
     if args.mode == "video":
-        ws = walk(g, parse_ints(args.seeds or "0,1,2"), args.frames or 120, args.space, trunc, args.noise_mode)
+        ws = walk(g, parse_ints(given(args.seeds, "0,1,2")), args.frames or 120, args.space, trunc, args.noise_mode)
         out = Path(args.out if args.out.endswith(VIDEO_EXTENSIONS) else f"{args.out}/walk.mp4")
         out_folder(str(out.parent))
         n = write_video(g, ws, out, args.fps, args.noise_mode)
@@ -59,7 +60,8 @@ def command(args: argparse.Namespace) -> int:
         return 0
     if args.mode == "mix":  # every option is read before the output folder is made
         layers = layers_arg(args.layers, g.num_ws)
-        rows, cols = parse_ints(args.rows or "1,2,3", "rows"), parse_ints(args.cols or "10,11,12", "cols")
+        rows, cols = parse_ints(given(args.rows, "1,2,3"), "rows"), parse_ints(given(args.cols, "10,11,12"), "cols")
+        mixing_size(g, len(rows), len(cols))  # the figure within the pixel limit, before any rendering
         fig = mixing_figure(g, rows, cols, layers, trunc, args.noise_mode)
         out = out_folder(args.out)
         write_image(out / "mix.png", fig)
@@ -72,10 +74,16 @@ def command(args: argparse.Namespace) -> int:
             write_image(out / f"projected{i:04d}.png", to_hwc8(x))
         print(f"wrote {len(imgs)} images to {out}")
         return 0
-    seeds = parse_ints(args.seeds or "0-7")
-    grid = images(g, seeds, out_folder(args.out), trunc, args.noise_mode, args.batch)
-    print(f"wrote {len(seeds)} images and {grid}")
+    seeds = parse_ints(given(args.seeds, "0-7"))
+    grid, shown = images(g, seeds, out_folder(args.out), trunc, args.noise_mode, args.batch)
+    print(f"wrote {len(seeds)} images and {grid}" + (f" (the first {shown})" if shown < len(seeds) else ""))
     return 0
+
+def given(text: Optional[str], default: str) -> str:
+    """An option's text, ``default`` only when it was not given: an empty --seeds "$SEEDS" is
+    refused by parse_ints, never read as the default."""
+    return default if text is None else text
+
 
 def parse_ints(text: str, name: str = "seeds") -> List[int]:
     """'0-7,42' -> [0, 1, ..., 7, 42]; ValueError naming the bad part."""
@@ -98,14 +106,29 @@ def _big(img: np.ndarray, least: int = 128) -> np.ndarray:
     return img if k == 1 else cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST)
 
 
-def images(gen: Generator, seeds: Sequence[int], out: Path, truncation: float, noise_mode: str, batch: int) -> Path:
-    """One PNG per seed plus grid.png; returns the grid's path."""
+def _cell(gen: Generator, pad: int = 2) -> int:
+    """The side of one image in a figure (``_big``), with the figure's padding."""
+    return gen.size * max(1, -(-128 // gen.size)) + pad
+
+
+def images(gen: Generator, seeds: Sequence[int], out: Path, truncation: float, noise_mode: str, batch: int):
+    """One PNG per seed plus grid.png, of as many as fit the pixel limit (8 a row); returns
+    the grid's path and how many it shows."""
     imgs = gen(seeds, truncation=truncation, noise_mode=noise_mode, batch=batch)
     for s, img in zip(seeds, imgs):
         write_image(out / f"seed{s:04d}.png", img)
     cols = min(len(imgs), 8)
-    write_image(out / "grid.png", pictures.tile(np.stack([_big(i) for i in imgs]), cols, value=255))
-    return out / "grid.png"
+    shown = min(len(imgs), max(1, MAX_PIXELS // (cols * _cell(gen) ** 2)) * cols)  # 100000 seeds: not a 5 GB grid
+    write_image(out / "grid.png", pictures.tile(np.stack([_big(i) for i in imgs[:shown]]), cols, value=255))
+    return out / "grid.png", shown
+
+
+def mixing_size(gen: Generator, rows: int, cols: int) -> None:
+    """Refuses a mixing figure above the pixel limit before any image is rendered."""
+    w, h = (cols + 1) * _cell(gen), (rows + 1) * _cell(gen)
+    if w * h > MAX_PIXELS:
+        raise UsageError(f"a mixing figure of {rows} rows and {cols} columns is {w}x{h} pixels, above the limit "
+                         f"of {MAX_PIXELS}: ask for fewer --rows or --cols")
 
 
 def mixing_figure(gen: Generator, rows: Sequence[int], cols: Sequence[int], layers: Sequence[int],
@@ -184,7 +207,7 @@ def finite(value: float, name: str) -> float:
 
 
 def layers_arg(text: Optional[str], num_ws: int) -> List[int]:
-    layers = parse_ints(text, "layers") if text else list(range(min(2, num_ws)))
+    layers = parse_ints(text, "layers") if text is not None else list(range(min(2, num_ws)))
     bad = [l for l in layers if l >= num_ws]
     if bad:
         raise UsageError(f"layers {bad} out of range: this generator has layers 0-{num_ws - 1}")
