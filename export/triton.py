@@ -284,7 +284,7 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
                      warmup_size: Tuple[int, int] = (320, 240), force: bool = False) -> Dict:
     """Writes the repository (see module doc); returns {model: {"platform", "precision"}}, the
     precision being None for the glue graphs and ensembles."""
-    repo, name = Path(repo), name or pkg.kind
+    repo, name = Path(repo), pkg.kind if name is None else name  # an empty --name is refused below
     if precision not in ACCELERATOR_PRECISION:
         raise TritonError(f"unknown precision '{precision}': choose fp32, fp16 or int8")
     if device not in ("gpu", "cpu"):
@@ -295,7 +295,10 @@ def write_repository(pkg: Package, repo: os.PathLike | str, *, precision: str = 
         raise TritonError("--instances and --max-batch must be at least 1")
     if cc and device != "gpu":
         raise TritonError("--cc names GPUs for TensorRT plans: it needs --device gpu")
-    root = Path(engines) if engines else tensorrt.cache_dir()
+    if engines is not None and not Path(engines).is_dir():  # before: no plans found, ONNX served instead
+        raise TritonError(f"--engines {engines}: no such folder: name the folder `stylert build` wrote the "
+                          f"engines to, or leave --engines out for stylert's engine cache")
+    root = Path(engines) if engines is not None else tensorrt.cache_dir()
     made: Dict[str, Dict[str, str]] = {}
     configs: Dict[str, Dict] = {}
     precisions: Dict[str, str] = {}

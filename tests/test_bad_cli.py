@@ -43,7 +43,10 @@ def test_unknown_command(tmp_path):
     pytest.param(["generate", "mix", "--layers", "", "-o", "g"], ["no layers given"], id="generate-mix-layers-empty"),
     # before: 15000 renders into a 650260x520 figure
     pytest.param(["generate", "mix", "--cols", "0-5000", "-o", "g"], ["5001 columns", "above the limit"],
-                 id="generate-mix-figure-huge"),
+                 id="generate-mix-figure-huge"),    # before: written without plans (the ONNX graphs served instead), or under the default name
+    pytest.param(["triton", default_package("ae"), "-o", "R", "--engines", "nowhere"], ["--engines nowhere", "folder"],
+                 id="triton-engines-missing"),
+    pytest.param(["triton", default_package("ae"), "-o", "R", "--name", ""], ["model name ''"], id="triton-name-empty"),
 ])
 def test_bad_option_writes_nothing(tmp_path, args, fragments):
     (tmp_path / "text.npz").write_text("w = [0.1, 0.2]\n")
