@@ -36,6 +36,13 @@ def write_frames(folder, names):
                  id="output-rtsp"),
     pytest.param(["--output", "https://127.0.0.1:8080/"], {}, ["https://127.0.0.1:8080/", "http://"],
                  id="output-https"),
+    # before: OpenCV's and FFmpeg's own warnings (up to a dozen lines) before stylert's line
+    pytest.param(["--source", "99"], {}, ["camera 99", "connected"], id="source-camera-absent",
+                 marks=pytest.mark.skipif(os.path.exists("/dev/video99"), reason="a /dev/video99 here")),
+    pytest.param(["--source", "/dev/video77"], {}, ["/dev/video77", "connected"], id="source-device-absent",
+                 marks=pytest.mark.skipif(os.path.exists("/dev/video77"), reason="a /dev/video77 here")),
+    pytest.param(["--source", "rtsp://127.0.0.1:9/cam"], {}, ["rtsp://127.0.0.1:9/cam"], id="source-stream-refused"),
+    pytest.param(["--source", "allbad/a.png"], {}, ["allbad/a.png", "no frames"], id="source-text-as-video"),
 ])
 def test_bad_source_or_output_is_refused(tmp_path, args, env, fragments):
     (tmp_path / "emptydir").mkdir()

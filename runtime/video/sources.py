@@ -55,14 +55,22 @@ def _open_interruptibly(target, api) -> "cv2.VideoCapture":
     """cv2.VideoCapture(target, api), opened on a helper thread while this one waits in short
     steps: opening a network stream blocks in OpenCV for up to its 30 s timeout, and a
     Ctrl-C or SIGTERM (a KeyboardInterrupt, delivered to the main thread only) must end the
-    command within a second, not after it. An abandoned open finishes, or not, on its own."""
+    command within a second, not after it. An abandoned open finishes, or not, on its own.
+    OpenCV's own log is silenced meanwhile, and FFmpeg's unless OPENCV_FFMPEG_LOGLEVEL is set
+    (read when OpenCV first loads it): a camera, stream or file that does not open printed
+    its backends' warnings (up to a dozen lines) before stylert's one line saying so."""
     result: list = []
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; 16 (errors) shows them
 
     def open_it():
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         try:
             result.append(cv2.VideoCapture(target, api))
         except cv2.error:  # reported by the caller as a source that does not open
             result.append(cv2.VideoCapture())
+        finally:
+            cv2.utils.logging.setLogLevel(level)
 
     opener = threading.Thread(target=open_it, daemon=True, name="stylert-open-source")
     opener.start()
