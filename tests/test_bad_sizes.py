@@ -90,3 +90,43 @@ def test_a_thin_strip_is_judged_at_the_size_the_network_runs():
     with pytest.raises(ImageError, match=r"frame is 70000x1, which the network runs padded to 70000x16 .*resize or crop"):
         st(np.zeros((1, 70000, 3), np.uint8))
     assert st(np.zeros((1, 4000, 3), np.uint8)).shape == (1, 4000, 3)  # 64000 pixels padded: fine
+
+
+@pytest.fixture(scope="module")
+def small_limit_stylizer():
+    from stylert import Stylizer
+
+    st = Stylizer(max_pixels=100_000)
+    st.set_style(np.full((32, 32, 3), 120, np.uint8))
+    return st
+
+
+@pytest.mark.parametrize("call, error, words", [
+    # before: run as one batch of 8 x 128x128 (the limit was judged per frame: 64 frames of a
+    # size within it ran 64 times over it)
+    pytest.param(lambda st: st(np.zeros((8, 128, 128, 3), np.uint8)), "ImageError",
+                 r"a batch of 8 frames of 128x128 .* pass fewer frames per call", id="batch-above-the-limit"),
+    # before: stylized as if the NaN were 0
+    pytest.param(lambda st: st(np.full((1, 3, 32, 32), np.nan, np.float32)), "ImageError", "NaN or infinite",
+                 id="float-frames-nan"),
+    # before: OpenCV's assertion (0, negative), its overload error (16.5), or 30 GB asked of it
+    pytest.param(lambda st: st.frame(np.zeros((32, 32, 3), np.uint8), (0, 0)), "UsageError", "whole numbers >= 1",
+                 id="frame-size-zero"),
+    pytest.param(lambda st: st.frame(np.zeros((32, 32, 3), np.uint8), (-5, 10)), "UsageError", "whole numbers >= 1",
+                 id="frame-size-negative"),
+    pytest.param(lambda st: st.frame(np.zeros((32, 32, 3), np.uint8), (16.5, 16)), "UsageError",
+                 "whole numbers >= 1", id="frame-size-fraction"),
+    pytest.param(lambda st: st.frame(np.zeros((32, 32, 3), np.uint8), (100000, 100000)), "ImageError",
+                 "processing size is 100000x100000, above the limit", id="frame-size-huge"),
+])
+def test_bad_frames_and_sizes_given_to_the_stylizer(small_limit_stylizer, call, error, words):
+    from stylert import errors
+
+    with pytest.raises(getattr(errors, error), match=words):
+        call(small_limit_stylizer)
+
+
+def test_what_the_stylizer_still_takes(small_limit_stylizer):
+    st = small_limit_stylizer
+    assert st(np.zeros((4, 128, 128, 3), np.uint8)).shape == (4, 128, 128, 3)  # 4 x 16384: within
+    assert st.frame(np.zeros((32, 32, 3), np.uint8), (16.0, np.int64(16))).shape == (32, 32, 3)

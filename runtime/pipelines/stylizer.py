@@ -204,6 +204,7 @@ class Stylizer(Pipeline):
         its own size (the resizes are the "resize in"/"resize out" stages): bilinear, or with
         ``sharpen`` guided by the frame's own edges (pipelines/upsample.py)."""
         h, w = img.shape[:2]
+        size = self._size(size)
         small = img
         if size != (w, h):
             with self.stages("resize in"):
@@ -217,6 +218,19 @@ class Stylizer(Pipeline):
                 out = (upsample.guided(out, small, img) if sharpen else
                        cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR))
         return out
+
+    def _size(self, size) -> Tuple[int, int]:
+        """A processing size (w, h): whole numbers >= 1 within the pixel limit, checked before
+        the resize allocates it (before: OpenCV's assertion, or 30 GB asked of it)."""
+        try:
+            w, h = (int(v) for v in size)
+            whole = all(float(v) == int(v) for v in size)
+        except (TypeError, ValueError):
+            whole = False
+        if not whole or w < 1 or h < 1:
+            raise UsageError(f"size must be (width, height), whole numbers >= 1, got {size!r}")
+        check_size(w, h, "processing size", self.max_pixels)
+        return w, h
 
     def _copy(self, name: str):
         """A stage for a host<->device copy where the engines make one (shown apart, as
@@ -241,6 +255,12 @@ class Stylizer(Pipeline):
         if ph * pw > self.max_pixels:
             raise ImageError(f"frame is {w}x{h}, which the network runs padded to {pw}x{ph} (a multiple of 8, "
                              f"at least 16 a side), above the limit of {self.max_pixels} pixels: resize or crop it")
+        n = len(batch)
+        if n * ph * pw > self.max_pixels:  # one call runs the whole batch at once
+            raise ImageError(f"a batch of {n} frames of {w}x{h} runs {n} x {pw}x{ph} pixels at once, above the "
+                             f"limit of {self.max_pixels}: pass fewer frames per call")
+        if batch.dtype == np.float32 and not np.isfinite(batch).all():  # before: stylized as if 0
+            raise ImageError("frames hold NaN or infinite values: give float frames in [0, 1]")
         return batch
 
     def _feed(self, batch: np.ndarray, bgr: bool) -> np.ndarray:
