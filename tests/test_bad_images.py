@@ -108,3 +108,21 @@ def test_a_full_stdout_is_one_error_line(tmp_path):
                               stderr=subprocess.PIPE, text=True, env=cli_env(), timeout=120)
     done.stdout = ""
     assert_user_error(done, "no space left", "free some space")
+
+
+@pytest.mark.parametrize("args, over", [
+    pytest.param(["good.png", *STYLE, "-o", "."], "good.png", id="content-in-the-output-folder"),
+    pytest.param(["a/good.png", "--style", "other.png", "--style-bg", "other.png", "--mask", "m/good.png", "-o", "m"],
+                 "m/good.png", id="mask-in-the-output-folder"),
+])
+def test_a_result_is_never_written_over_an_input(work, args, over):
+    # before: exit 0, the input replaced by its own result
+    (work / "a").mkdir()
+    (work / "m").mkdir()
+    cv2.imwrite(str(work / "a" / "good.png"), np.full((24, 32, 3), 200, np.uint8))
+    cv2.imwrite(str(work / "m" / "good.png"), np.full((24, 32, 3), 255, np.uint8))
+    before = {p: p.read_bytes() for p in work.rglob("*.png")}
+    done = run_cli(["stylize", *args], work)
+    assert_user_error(done, f"would be written over the input {over}", "-o")
+    assert {p: p.read_bytes() for p in work.rglob("*.png")} == before
+    assert leftovers(work) == []

@@ -50,6 +50,14 @@ def command(args: argparse.Namespace) -> int:
             raise UsageError(f"{seen[f.stem]} and {f} would both be written as {f.stem}.{args.ext}: rename one, "
                              f"or stylize them in two runs")
         seen[f.stem] = f
+    given = [*files, *(Path(s) for run in runs for s in run), *(Path(x) for x in (args.style_bg, args.mask) if x)]
+    inputs = {p.resolve(): p for p in given}
+    for styles in runs:  # before: -o . with the content in . wrote the result over the content
+        for f in files:
+            target = (Path(args.out) / name(f, styles, folder, args.ext)).resolve()
+            if target in inputs:
+                raise UsageError(f"the result of {f} would be written over the input {inputs[target]}: choose "
+                                 f"another output folder (-o)")
     out = out_folder(args.out)
     logging.getLogger("stylert").setLevel(logging.WARNING)
     st = Stylizer(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)
@@ -59,14 +67,13 @@ def command(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, desc="stylize", unit="image", disable=None if total > 1 else True)  # None: TTY only
     for styles in runs:
         st.set_style(styles, args.weights, background=args.style_bg)
-        suffix = f"_{Path(styles[0]).stem}" if folder else ""
         for f in files:
             try:
                 img = read_image(f)
                 if args.size:
                     img = resize_short(img, args.size)
                 result = st(img, alpha=args.alpha, preserve_color=args.preserve_color, mask=mask)
-                write_image(out / f"{f.stem}{suffix}.{args.ext}", result)
+                write_image(out / name(f, styles, folder, args.ext), result)
             except ImageError as e:
                 failed.append(str(e) if str(f) in str(e) else f"{f}: {e}")
             bar.update()
@@ -75,3 +82,8 @@ def command(args: argparse.Namespace) -> int:
         print(f"stylert: error: {line}", file=sys.stderr)
     print(f"wrote {total - len(failed)} of {total} images to {out}")
     return 2 if failed else 0
+
+
+def name(content: Path, styles, folder: bool, ext: str) -> str:
+    """The output file's name: the content's stem, and with a --style folder the style's."""
+    return f"{content.stem}_{Path(styles[0]).stem}.{ext}" if folder else f"{content.stem}.{ext}"
