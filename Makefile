@@ -32,8 +32,9 @@ demo: runtime
 test: setup
 	$(BIN)/python -m pytest
 
-# The extension cross-built for aarch64 (Jetson's CPU) and its tests run under qemu in a
-# Debian arm64 root cached under ~/.cache/stylert (root, Debian host; README: Jetson).
+# The extension cross-built for aarch64 (Jetson's CPU), its tests and the pipelines on the
+# bundled packages (PyPI's aarch64 onnxruntime and OpenCV) run under qemu in a Debian arm64
+# root cached under ~/.cache/stylert (root, Debian host; docs/jetson.md).
 check-arm64:
 	.ci/check-arm64.sh
 
