@@ -136,7 +136,7 @@ DEST=/opt/stylert-check
 rm -rf "${ROOT:?}$DEST"
 mkdir -p "$ROOT$DEST/stylert" "$ROOT$DEST/tests" "$ROOT$DEST/benchmarks"
 cp -r runtime/. "$ROOT$DEST/stylert/"
-rm "$ROOT$DEST/stylert/export"                 # runtime/export -> ../export: as a wheel installs it
+rm -f "$ROOT$DEST/stylert/export"              # a dev checkout's runtime/export -> ../export, if any: as a wheel installs it
 cp -r export "$ROOT$DEST/stylert/export"       # (test_bundled reads export/defaults' checkpoints)
 find "$ROOT$DEST/stylert" \( -name __pycache__ -o -name '*.so' \) -prune -exec rm -rf {} +
 cp "$so" "$ROOT$DEST/stylert/"
