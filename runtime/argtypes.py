@@ -52,6 +52,15 @@ def positive(text: str) -> float:
     return value
 
 
+def frame_rate(text: str) -> float:
+    """A video's frame rate: a number in (0, 1000] (OpenCV's writers refuse far above, with
+    their own log lines first)."""
+    value = _number(text)
+    if not (0.0 < value <= 1000.0):
+        raise argparse.ArgumentTypeError(f"expected a frame rate in (0, 1000] FPS, got {text!r}")
+    return value
+
+
 def seed(text: str) -> int:
     """A random seed: a whole number in [0, 2**32), what numpy's generators take."""
     try:

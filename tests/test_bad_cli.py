@@ -68,8 +68,11 @@ def test_bad_option_writes_nothing(tmp_path, args, fragments):
     pytest.param(["manifold", "--steps", "100000", "interpolate", "0", "1"], ["--steps", "1..256"],
                  id="manifold-steps-huge"),
     # before: written as a 30 FPS video reported as "0 FPS"
-    pytest.param(["generate", "video", "--fps", "0", "--frames", "2", "-o", "g.mp4"], ["--fps", "> 0"],
+    pytest.param(["generate", "video", "--fps", "0", "--frames", "2", "-o", "g.mp4"], ["--fps", "(0, 1000]"],
                  id="generate-video-fps-zero"),
+    # before: OpenCV's two log lines, then "no mp4v writer ... (try .avi)", which would not help
+    pytest.param(["generate", "video", "--fps", "1e9", "--frames", "2", "-o", "g.mp4"], ["--fps", "(0, 1000]"],
+                 id="generate-video-fps-huge"),
 ])
 def test_counts_above_their_limit_are_usage_errors(tmp_path, args, fragments):
     assert_user_error(run_cli(args, tmp_path), *fragments, usage=True)

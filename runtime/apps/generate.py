@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import pictures
 from ..errors import UsageError
-from ..argtypes import positive
+from ..argtypes import frame_rate
 from ..images import MAX_PIXELS, to_hwc8, write_image
 from ..limits import at_most, count
 from ..package import read_arrays
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--layers", help="mix: layers taken from the columns, e.g. 0-1 (default: the coarse 0-1)")
     p.add_argument("--frames", type=count("frames"), help="video: frame count (default 120; --live: until q)")
     p.add_argument("--live", action="store_true", help="video: a random walk in a window, as fast as it renders")
-    p.add_argument("--fps", type=positive, default=30.0, help="video: frame rate")
+    p.add_argument("--fps", type=frame_rate, default=30.0, help="video: frame rate (at most 1000)")
     p.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
     p.add_argument("--projected-w", help="render the w vectors in this .npz ('w' or 'ws')")
     p.add_argument("-o", "--out", default="out/generate", help="output folder (video: a folder or a .mp4 path)")
