@@ -43,14 +43,23 @@ def write_frames(folder, names):
                  marks=pytest.mark.skipif(os.path.exists("/dev/video77"), reason="a /dev/video77 here")),
     pytest.param(["--source", "rtsp://127.0.0.1:9/cam"], {}, ["rtsp://127.0.0.1:9/cam"], id="source-stream-refused"),
     pytest.param(["--source", "allbad/a.png"], {}, ["allbad/a.png", "no frames"], id="source-text-as-video"),
+    # a valid container without frames (before: "does it exist and is it a video?" of a file that exists)
+    pytest.param(["--source", "odd/zero.mp4"], {}, ["odd/zero.mp4", "no video OpenCV can read (or no frames"],
+                 id="source-video-of-0-frames"),
+    # before: "OpenCV opened no mp4v writer ... (try .avi)"; and .avi printed OpenCV's 3 warning lines
+    pytest.param(["--source", "odd/dot.png", "--output", "out.mp4"], {}, ["1x1", "below the 2x2", ".avi"],
+                 id="output-mp4-of-1-pixel-frames"),
 ])
 def test_bad_source_or_output_is_refused(tmp_path, args, env, fragments):
     (tmp_path / "emptydir").mkdir()
     (tmp_path / "x.mp4").mkdir()
     (tmp_path / "allbad").mkdir()
     (tmp_path / "allbad" / "a.png").write_text("not a picture")
+    (tmp_path / "odd").mkdir()
+    cv2.VideoWriter(str(tmp_path / "odd" / "zero.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48)).release()
+    cv2.imwrite(str(tmp_path / "odd" / "dot.png"), np.full((1, 1, 3), 90, np.uint8))
     done = run_cli(["live", *args, "--max-frames", "2"], tmp_path, env)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["allbad", "emptydir", "x.mp4"]  # no out.mp4, nothing else
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["allbad", "emptydir", "odd", "x.mp4"]  # no out.mp4
     assert leftovers(tmp_path) == []
     assert_user_error(done, *fragments)
 
@@ -175,3 +184,17 @@ def test_a_summary_path_that_cannot_be_written_is_refused_before_the_run(tmp_pat
                    tmp_path)
     assert_user_error(done, f"cannot write {json_path}")
     assert "frames:" not in done.stdout  # refused before any frame
+
+
+def test_odd_but_valid_sources_run(tmp_path):
+    # one image; a folder of mixed sizes (a 1-pixel and a 16-bit one among them) into .avi: no
+    # OpenCV warning lines (before: 3 of them opening the MJPG writer at 1 pixel a side)
+    write_frames(tmp_path / "mixed", ["a.png", "b.png"])
+    cv2.imwrite(str(tmp_path / "mixed" / "c.png"), np.full((64, 40, 3), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "mixed" / "d.png"), np.full((30, 30), 30000, np.uint16))
+    cv2.imwrite(str(tmp_path / "dot.png"), np.full((1, 1, 3), 90, np.uint8))
+    for source, out in (("mixed/a.png", "one.mp4"), ("mixed", "mixed.mp4"), ("dot.png", "dot.avi")):
+        done = run_cli(["live", "--source", source, "--output", out, "--max-frames", "4"], tmp_path)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert (tmp_path / out).stat().st_size > 0
+    assert leftovers(tmp_path) == []

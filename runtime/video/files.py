@@ -71,7 +71,17 @@ class VideoFileSink(Sink):
             self._start(size)
 
     def _start(self, size: Tuple[int, int]) -> None:
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        if self.fourcc == "mp4v" and min(size) < 2:  # FFmpeg's mpeg4 refuses it (before: "try .avi", which warned)
+            raise VideoError(f"cannot write video {self.path}: frames of {size[0]}x{size[1]} are below the 2x2 "
+                             f"that mp4v takes; record them as .avi (MJPG)")
+        # OpenCV tries its backends in turn and logs each refusal (MJPG at 1 pixel a side: the
+        # image-sequence writer's exception, 3 lines, before its own MJPG writer takes it)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not self.writer.isOpened():
             self.writer = None
             self.tmp.unlink(missing_ok=True)

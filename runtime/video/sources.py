@@ -90,7 +90,10 @@ class CaptureSource(Source):
         self.cap = _open_interruptibly(target, api)
         if not self.cap.isOpened():
             raise VideoError(f"cannot open source {self.name}: "
-                             + ("is a camera connected, and free?" if live else "does it exist and is it a video?"))
+                             + ("is a camera connected, and free?" if live else
+                                "it holds no video OpenCV can read (or no frames at all)"
+                                if isinstance(target, str) and os.path.isfile(target) else
+                                "does it exist and is it a video?"))
         if live:
             self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame first where the backend allows
         if width and height:
