@@ -24,6 +24,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"  # the bundled style and dem
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 DEFAULT_MAX_PIXELS = 16_000_000
+FLOAT_RANGE = (-0.5, 1.5)  # float pixels beyond these are taken for another scale, not [0, 1]
 
 
 def _max_pixels() -> Tuple[int, str]:
@@ -159,6 +160,7 @@ def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, 
     elif img.dtype.kind == "f":
         if not np.isfinite(img).all():
             raise ImageError(f"{name} has NaN or infinite pixels")
+        check_float_range(img, name)
         img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     elif img.dtype != np.uint8:
         raise ImageError(f"{name}: pixel type {img.dtype} is not supported (use uint8, uint16 or float)")
@@ -168,6 +170,16 @@ def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, 
         a = img[..., 3:4].astype(np.float32) * (1.0 / 255.0)
         img = (img[..., :3].astype(np.float32) * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else np.ascontiguousarray(img)
+
+
+def check_float_range(x: np.ndarray, name: str) -> None:
+    """Float pixels are read in [0, 1] (a resize's small overshoot is clipped); values well
+    outside it are another scale (0..255, -1..1), which clipping would silently turn into a
+    white or half-black image (before: stylized as such, exit 0)."""
+    lo, hi = float(x.min()), float(x.max())
+    if lo < FLOAT_RANGE[0] or hi > FLOAT_RANGE[1]:
+        raise ImageError(f"{name}: float pixels span {lo:.4g}..{hi:.4g}, but float images are in [0, 1]: scale "
+                         f"them (0..255 values: divide by 255), or pass uint8")
 
 
 def resize_short(img: np.ndarray, side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -165,6 +165,9 @@ def test_bad_training_options_are_usage_errors(tmp_path, args, fragments):
 @pytest.mark.parametrize("out, fragments", [
     pytest.param("afile", ["cannot create output folder afile"], id="out-is-a-file"),
     pytest.param("/proc/stylert-x", ["cannot create output folder /proc/stylert-x"], id="out-unwritable"),
+    # a folder that exists but cannot be written, even by root (before: a FileNotFoundError
+    # traceback after the training steps)
+    pytest.param("/proc/self", ["cannot write to output folder /proc/self", "-o"], id="out-exists-read-only"),
 ])
 def test_train_into_a_folder_that_cannot_be_made_is_one_line(tmp_path, out, fragments):
     # before: a FileExistsError / FileNotFoundError traceback after the training steps

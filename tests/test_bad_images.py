@@ -1,5 +1,7 @@
 """Bad images for `stylert stylize`: one error line each, nothing half-written."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ def work(tmp_path):
         cv2.imwrite(str(tmp_path / name), np.full((24, 32, 3), 120, np.uint8))
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "text.jpg").write_text("not a picture\n")
+    cv2.imwrite(str(tmp_path / "float255.tif"), np.full((24, 32, 3), 200.0, np.float32))
     (tmp_path / "noimages").mkdir()
     (tmp_path / "noimages" / "notes.txt").write_text("no images here\n")
     return tmp_path
@@ -33,6 +36,11 @@ STYLE = ["--style", "good.png"]
     pytest.param(["good.png", *STYLE, "--mask", "text.jpg", "--style-bg", "other.png"],
                  ["text.jpg", "not a readable image"], id="mask-unreadable"),
     pytest.param(["noimages", *STYLE], ["noimages", "no images"], id="folder-without-images"),
+    # a float TIFF on the 0..255 scale (before: clipped to [0, 1], stylized as a white image, exit 0)
+    pytest.param(["float255.tif", *STYLE], ["float255.tif", "float pixels span 200..200", "divide by 255"],
+                 id="float-tiff-0-255"),
+    pytest.param(["good.png", "--style", "float255.tif"], ["float255.tif", "float pixels span"],
+                 id="float-tiff-0-255-as-style"),
     pytest.param(["nomatch*.png", *STYLE], ["nomatch*.png", "no files match"], id="glob-matches-nothing"),
 ])
 def test_bad_input_writes_nothing(work, args, fragments):
@@ -125,4 +133,44 @@ def test_a_result_is_never_written_over_an_input(work, args, over):
     done = run_cli(["stylize", *args], work)
     assert_user_error(done, f"would be written over the input {over}", "-o")
     assert {p: p.read_bytes() for p in work.rglob("*.png")} == before
+    assert leftovers(work) == []
+
+
+def test_unusual_but_valid_images_are_stylized(tmp_path):
+    # 16-bit, 1 pixel, grey JPEG, alpha, TIFF (8-bit, 16-bit, float in [0, 1]), an animated GIF
+    # (its first frame), a PNG named .jpg, names with a space and non-ASCII letters: each
+    # written at its own size
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (24, 32, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "style.png"), rgb)
+    cv2.imwrite(str(tmp_path / "deep.png"), rng.integers(0, 65536, (24, 32, 3), np.uint16))
+    cv2.imwrite(str(tmp_path / "one.png"), rgb[:1, :1])
+    cv2.imwrite(str(tmp_path / "grey.jpg"), rgb[..., 0])
+    cv2.imwrite(str(tmp_path / "alpha.png"), np.dstack([rgb, np.full((24, 32), 100, np.uint8)]))
+    cv2.imwrite(str(tmp_path / "plain.tif"), rgb)
+    cv2.imwrite(str(tmp_path / "deep16.tiff"), rng.integers(0, 65536, (24, 32, 3), np.uint16))
+    cv2.imwrite(str(tmp_path / "unit.tif"), rng.random((24, 32, 3)).astype(np.float32))
+    Image.fromarray(rgb).save(tmp_path / "anim.gif", save_all=True, append_images=[Image.fromarray(255 - rgb)])
+    for name in ("png.jpg", "a b ü画.png"):  # cv2.imwrite cannot name a non-ASCII path on Windows
+        (tmp_path / name).write_bytes(cv2.imencode(".png", rgb)[1].tobytes())
+    names = ["deep.png", "one.png", "grey.jpg", "alpha.png", "plain.tif", "deep16.tiff", "unit.tif", "anim.gif",
+             "png.jpg", "a b ü画.png"]
+    done = run_cli(["stylize", *names, "--style", "style.png", "-o", "out"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in names:
+        out = cv2.imread(str(tmp_path / "out" / (name.rsplit(".", 1)[0] + ".png")), cv2.IMREAD_UNCHANGED)
+        assert out is not None and out.dtype == np.uint8, name
+        assert out.shape == ((1, 1, 3) if name == "one.png" else (24, 32, 3)), name
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here")
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(work):
+    # /proc/self: a folder that exists and that even root cannot write in (before: every input
+    # stylized, then each write refused, "wrote 0 of 2")
+    done = run_cli(["stylize", "good.png", "other.png", *STYLE, "-o", "/proc/self"], work)
+    assert_user_error(done, "cannot write to output folder /proc/self", "-o")
+    assert "wrote" not in done.stdout and "backend:" not in done.stdout
     assert leftovers(work) == []

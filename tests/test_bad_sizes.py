@@ -109,6 +109,14 @@ def small_limit_stylizer():
     # before: stylized as if the NaN were 0
     pytest.param(lambda st: st(np.full((1, 3, 32, 32), np.nan, np.float32)), "ImageError", "NaN or infinite",
                  id="float-frames-nan"),
+    # before: stylized as if white (float frames on the 0..255 scale, clipped to [0, 1]), exit 0
+    pytest.param(lambda st: st(np.full((1, 3, 32, 32), 100.0, np.float32)), "ImageError",
+                 r"float pixels span 100\.\.100, but float images are in \[0, 1\]", id="float-frames-0-255"),
+    pytest.param(lambda st: st.set_style(np.full((32, 32, 3), 200.0, np.float32)), "ImageError",
+                 r"style: float pixels span 200\.\.200", id="float-style-0-255"),
+    # before: "convert with stylert.images.to_rgb8", which refuses the list's int64 too
+    pytest.param(lambda st: st(np.zeros((32, 32, 3), np.uint8).tolist()), "ImageError",
+                 r"got a list: convert it with np\.asarray\(frames, np\.uint8\)", id="frames-a-list"),
     # before: OpenCV's assertion (0, negative), its overload error (16.5), or 30 GB asked of it
     pytest.param(lambda st: st.frame(np.zeros((32, 32, 3), np.uint8), (0, 0)), "UsageError", "whole numbers >= 1",
                  id="frame-size-zero"),
@@ -130,3 +138,8 @@ def test_what_the_stylizer_still_takes(small_limit_stylizer):
     st = small_limit_stylizer
     assert st(np.zeros((4, 128, 128, 3), np.uint8)).shape == (4, 128, 128, 3)  # 4 x 16384: within
     assert st.frame(np.zeros((32, 32, 3), np.uint8), (16.0, np.int64(16))).shape == (32, 32, 3)
+    read_only = np.zeros((24, 32, 3), np.uint8)
+    read_only.flags.writeable = False
+    assert st(read_only).shape == (24, 32, 3)
+    assert st(np.zeros((24, 64, 3), np.uint8)[:, ::2]).shape == (24, 32, 3)  # not contiguous
+    assert st(np.full((1, 3, 8, 8), 1.05, np.float32)).shape == (1, 3, 8, 8)  # a resize's overshoot: clipped

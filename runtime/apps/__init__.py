@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from pathlib import Path
 from typing import List
 
@@ -51,8 +52,10 @@ def out_folder(path: str) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise FolderError(f"cannot create output folder {out}: {e.strerror}") from None
+        raise FolderError(f"cannot create output folder {out}: {e.strerror}; choose another (-o)") from None
     _CREATED.extend(reversed(new))
+    if not os.access(out, os.W_OK | os.X_OK):  # before: every input processed, then each write refused
+        raise FolderError(f"cannot write to output folder {out}: choose a writable one (-o)")
     return out
 
 

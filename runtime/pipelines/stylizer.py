@@ -25,8 +25,8 @@ import numpy as np
 
 from .. import adain as fused
 from ..errors import ImageError, UsageError
-from ..images import (MAX_PIXELS, check_size, pad_to, padded_size, read_image, resize_short, to_hwc8, to_nchw,
-                      to_rgb8)
+from ..images import (MAX_PIXELS, check_float_range, check_size, pad_to, padded_size, read_image, resize_short,
+                      to_hwc8, to_nchw, to_rgb8)
 from ..package import Package
 from . import Pipeline
 from . import upsample
@@ -239,7 +239,7 @@ class Stylizer(Pipeline):
 
     def _batch(self, frames: np.ndarray) -> np.ndarray:
         """``frames`` as a batch (a view: N x H x W x 3 uint8 or N x 3 x H x W float32), checked."""
-        frames = np.asarray(frames)
+        given, frames = frames, np.asarray(frames)
         if frames.size == 0:
             raise ImageError(f"frames are empty (shape {frames.shape}): give at least one pixel")
         if frames.dtype == np.uint8 and frames.ndim in (3, 4) and frames.shape[-1] == 3:
@@ -247,6 +247,9 @@ class Stylizer(Pipeline):
             h, w = batch.shape[1:3]
         elif frames.dtype == np.float32 and frames.ndim == 4 and frames.shape[1] == 3:
             batch, (h, w) = frames, frames.shape[2:]
+        elif isinstance(given, (list, tuple)):  # before: "convert with to_rgb8", which refuses int64 too
+            raise ImageError(f"frames must be a numpy array (uint8 HxWx3 / NxHxWx3 or float32 Nx3xHxW), got a "
+                             f"{type(given).__name__}: convert it with np.asarray(frames, np.uint8)")
         else:
             raise ImageError(f"frames must be uint8 HxWx3 / NxHxWx3 or float32 Nx3xHxW, got "
                              f"{frames.dtype} {frames.shape} (convert grey/RGBA with stylert.images.to_rgb8)")
@@ -259,8 +262,10 @@ class Stylizer(Pipeline):
         if n * ph * pw > self.max_pixels:  # one call runs the whole batch at once
             raise ImageError(f"a batch of {n} frames of {w}x{h} runs {n} x {pw}x{ph} pixels at once, above the "
                              f"limit of {self.max_pixels}: pass fewer frames per call")
-        if batch.dtype == np.float32 and not np.isfinite(batch).all():  # before: stylized as if 0
-            raise ImageError("frames hold NaN or infinite values: give float frames in [0, 1]")
+        if batch.dtype == np.float32:
+            if not np.isfinite(batch).all():  # before: stylized as if 0
+                raise ImageError("frames hold NaN or infinite values: give float frames in [0, 1]")
+            check_float_range(batch, "frames")  # before: 0..255 frames stylized as if white
         return batch
 
     def _feed(self, batch: np.ndarray, bgr: bool) -> np.ndarray:
