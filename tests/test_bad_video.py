@@ -198,3 +198,25 @@ def test_odd_but_valid_sources_run(tmp_path):
         assert done.returncode == 0 and done.stderr == "", done.stderr
         assert (tmp_path / out).stat().st_size > 0
     assert leftovers(tmp_path) == []
+
+
+def test_opencv_quiet_works_with_either_spelling_of_the_log_level(monkeypatch):
+    """OpenCV 5 (here) has cv2.utils.logging; PyPI's 4.11 aarch64 wheel only cv2.setLogLevel,
+    which returns the level it replaced (check-arm64 failed on it: AttributeError)."""
+    import types
+
+    import cv2
+
+    from stylert.video.base import opencv_quiet
+
+    levels = [3]
+
+    def set_level(level):
+        levels.append(level)
+        return levels[-2]
+
+    monkeypatch.setattr(cv2, "utils", types.SimpleNamespace(), raising=False)  # no .logging
+    monkeypatch.setattr(cv2, "setLogLevel", set_level, raising=False)
+    with opencv_quiet():
+        assert levels[-1] == 0
+    assert levels[-1] == 3

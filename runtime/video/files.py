@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
-from .base import Sink
+from .base import Sink, opencv_quiet
 
 SCHEME = "file"
 EXAMPLE = "file://out.mp4 (or a path: .mp4 .avi .mkv .mov, img_%04d.png)"
@@ -76,12 +76,8 @@ class VideoFileSink(Sink):
                              f"that mp4v takes; record them as .avi (MJPG)")
         # OpenCV tries its backends in turn and logs each refusal (MJPG at 1 pixel a side: the
         # image-sequence writer's exception, 3 lines, before its own MJPG writer takes it)
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
+        with opencv_quiet():
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
         if not self.writer.isOpened():
             self.writer = None
             self.tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ImageError, VideoError
 from ..images import expand, read_image
 from . import uri as uris
-from .base import Source
+from .base import Source, opencv_quiet
 from .browser import open_browser
 from .demo import DemoScene
 
@@ -63,14 +63,11 @@ def _open_interruptibly(target, api) -> "cv2.VideoCapture":
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; 16 (errors) shows them
 
     def open_it():
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
-            result.append(cv2.VideoCapture(target, api))
-        except cv2.error:  # reported by the caller as a source that does not open
-            result.append(cv2.VideoCapture())
-        finally:
-            cv2.utils.logging.setLogLevel(level)
+        with opencv_quiet():
+            try:
+                result.append(cv2.VideoCapture(target, api))
+            except cv2.error:  # reported by the caller as a source that does not open
+                result.append(cv2.VideoCapture())
 
     opener = threading.Thread(target=open_it, daemon=True, name="stylert-open-source")
     opener.start()
