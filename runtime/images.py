@@ -158,9 +158,7 @@ def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, 
     if img.dtype == np.uint16:
         img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
     elif img.dtype.kind == "f":
-        if not np.isfinite(img).all():
-            raise ImageError(f"{name} has NaN or infinite pixels")
-        check_float_range(img, name)
+        check_float_pixels(img, name)
         img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     elif img.dtype != np.uint8:
         raise ImageError(f"{name}: pixel type {img.dtype} is not supported (use uint8, uint16 or float)")
@@ -172,10 +170,12 @@ def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, 
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else np.ascontiguousarray(img)
 
 
-def check_float_range(x: np.ndarray, name: str) -> None:
-    """Float pixels are read in [0, 1] (a resize's small overshoot is clipped); values well
-    outside it are another scale (0..255, -1..1), which clipping would silently turn into a
-    white or half-black image (before: stylized as such, exit 0)."""
+def check_float_pixels(x: np.ndarray, name: str) -> None:
+    """Float pixels are finite and read in [0, 1] (a resize's small overshoot is clipped);
+    values well outside it are another scale (0..255, -1..1), which clipping would silently
+    turn into a white or half-black image (before: stylized as such, exit 0)."""
+    if not np.isfinite(x).all():  # (NaN would also slip through the range test below)
+        raise ImageError(f"{name} has NaN or infinite pixels: give float pixels in [0, 1]")
     lo, hi = float(x.min()), float(x.max())
     if lo < FLOAT_RANGE[0] or hi > FLOAT_RANGE[1]:
         raise ImageError(f"{name}: float pixels span {lo:.4g}..{hi:.4g}, but float images are in [0, 1]: scale "

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import adain as fused
 from ..errors import ImageError, UsageError
-from ..images import (MAX_PIXELS, check_float_range, check_size, pad_to, padded_size, read_image, resize_short,
+from ..images import (MAX_PIXELS, check_float_pixels, check_size, pad_to, padded_size, read_image, resize_short,
                       to_hwc8, to_nchw, to_rgb8)
 from ..package import Package
 from . import Pipeline
@@ -262,10 +262,8 @@ class Stylizer(Pipeline):
         if n * ph * pw > self.max_pixels:  # one call runs the whole batch at once
             raise ImageError(f"a batch of {n} frames of {w}x{h} runs {n} x {pw}x{ph} pixels at once, above the "
                              f"limit of {self.max_pixels}: pass fewer frames per call")
-        if batch.dtype == np.float32:
-            if not np.isfinite(batch).all():  # before: stylized as if 0
-                raise ImageError("frames hold NaN or infinite values: give float frames in [0, 1]")
-            check_float_range(batch, "frames")  # before: 0..255 frames stylized as if white
+        if batch.dtype == np.float32:  # before: NaN stylized as if 0, 0..255 frames as if white
+            check_float_pixels(batch, "frames")
         return batch
 
     def _feed(self, batch: np.ndarray, bgr: bool) -> np.ndarray:
