@@ -63,7 +63,7 @@ def pairs(split):
 def net_from(path):
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if "parts" in obj:
-        net = AdaINNet(obj["config"]["width"])
+        net = AdaINNet(obj["config"]["width"], upsample=obj["config"].get("upsample", "nearest"))
         net.load_state_dict(obj["parts"]["net"])
         return net.eval(), int(obj["step"])
     return load("adain", path), None

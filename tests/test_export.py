@@ -14,7 +14,7 @@ from stylert import cli, parity  # noqa: E402
 from stylert import package as pkgmod  # noqa: E402
 from stylert.errors import StylertError  # noqa: E402
 from stylert.export import package as export_pkg  # noqa: E402
-from stylert.export.models import DEFAULTS, load, load_reference  # noqa: E402
+from stylert.export.models import DEFAULTS, AdaINNet, load, load_reference  # noqa: E402
 from stylert.backends.onnxrt import session  # noqa: E402
 from stylert.apps.verify import verify  # noqa: E402
 
@@ -157,6 +157,21 @@ def test_reference_adain_files_export_at_fp32_parity(tmp_path):
         want = net.encoder(torch.from_numpy(frames[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 255).numpy()
     got = session(pkg.onnx("encoder")).run(None, {"frame": frames})[0]
     assert parity.passes(parity.compare(want, got), "fp32")
+
+
+def test_a_bilinear_adain_exports_at_fp32_parity(tmp_path):
+    """The decoder's upsampling mode travels from the checkpoint's config into the graph."""
+    from stylert.export.checkpoints import save_atomic, stylert_checkpoint
+
+    net = AdaINNet(width=0.125, upsample="bilinear").eval()
+    save_atomic(stylert_checkpoint("adain", net.config, net), tmp_path / "bi.pt")
+    pkg = export_pkg.export("adain", tmp_path / "pkg", checkpoint=str(tmp_path / "bi.pt"), precisions=["fp32"],
+                            progress=False)
+    assert pkg.meta["model"]["upsample"] == "bilinear"
+    assert all(r["passed"] for r in pkg.meta["parity"]["results"])
+    modes = {a.s for n in onnx.load(pkg.onnx("decoder")).graph.node if n.op_type == "Resize"
+             for a in n.attribute if a.name == "mode"}
+    assert modes == {b"linear"}
 
 
 def test_port_stylegan_exports_at_a_chosen_size(tmp_path):

