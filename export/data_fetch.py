@@ -40,8 +40,8 @@ from stylert.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-# package -> role: "picture" (wallpapers: photographs and artwork, content or style) or
-# "texture" (game textures: styles). lomiri-wallpapers is a metapackage: its images are in
+# package -> role: "picture" (wallpapers: photographs and artwork, content or style),
+# "texture" (game textures: styles) or "benchmark" (see EXTRACTED). lomiri-wallpapers is a metapackage: its images are in
 # the two versioned packages.
 PACKAGES: Dict[str, str] = {
     "gnome-backgrounds": "picture",
@@ -53,7 +53,12 @@ PACKAGES: Dict[str, str] = {
     "lomiri-wallpapers-20.04": "picture",
     "ukui-wallpapers": "picture",
     "colobot-common-textures": "texture",
+    "gcompris-qt-data": "benchmark",
 }
+# Packages whose images are inside other files: a function of the extracted tree giving
+# [(image path, role, licence, copyright)]. Their roles ("painting", "photo") are for the
+# quality benchmark only: every image is held out and no recipe reads those roles.
+EXTRACTED = {"gcompris-qt-data": "gcompris"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_SIDE = 128  # smaller files are icons, thumbnails, previews
 HELD_OUT_ONE_IN = 10
@@ -291,6 +296,20 @@ def list_images(tree: Path, package: str, version: str, role: str,
     return kept
 
 
+def extracted_images(tree: Path, package: str, version: str) -> List[Image]:
+    """The images EXTRACTED[package] takes out of the package's files, all held out."""
+    import importlib
+
+    found = importlib.import_module(f".{EXTRACTED[package]}", __package__).extract(tree)
+    images = []
+    for path, role, licence, holder in found:
+        size = _size(path)
+        if size and min(size) >= MIN_SIDE:
+            images.append(Image(str(path), package, version, role, licence, holder, size[0], size[1],
+                                path.stat().st_size, True))
+    return images
+
+
 def fetch(packages: Optional[Iterable[str]] = None, root: Optional[os.PathLike | str] = None) -> List[Image]:
     """Fetches ``packages`` (default: PACKAGES) into ``root`` (default: data_root()) and
     returns their images; writes ``root/index.json``. Unknown packages are skipped with a
@@ -305,7 +324,10 @@ def fetch(packages: Optional[Iterable[str]] = None, root: Optional[os.PathLike |
             log.warning("apt does not know %s (run apt-get update?): skipped", name)
             continue
         tree = fetch_package(name, root, info.get("Version", "?"))
-        images += list_images(tree, name, info.get("Version", "?"), PACKAGES.get(name, "picture"), seen)
+        if name in EXTRACTED:
+            images += extracted_images(tree, name, info.get("Version", "?"))
+        else:
+            images += list_images(tree, name, info.get("Version", "?"), PACKAGES.get(name, "picture"), seen)
     from stylert.folders import atomic_write
 
     atomic_write(root / "index.json", json.dumps([asdict(i) for i in images], indent=1))
@@ -356,12 +378,12 @@ def load_pool(paths_: Sequence[str], side: int = 512, root: Optional[os.PathLike
 
 
 def summary(images: List[Image]) -> str:
-    by_pkg: Dict[str, List[Image]] = defaultdict(list)
+    by_pkg: Dict[Tuple[str, str], List[Image]] = defaultdict(list)
     for i in images:
-        by_pkg[i.package].append(i)
+        by_pkg[i.package, i.role].append(i)
     lines = [f"{len(images)} images ({sum(i.held_out for i in images)} held out), "
              f"{sum(i.bytes for i in images) / 1e6:.0f} MB"]
-    for pkg, imgs in by_pkg.items():
+    for (pkg, _), imgs in by_pkg.items():
         sides = sorted(min(i.width, i.height) for i in imgs)
         lic = Counter(i.licence for i in imgs)
         lines.append(f"  {pkg} {imgs[0].version} ({imgs[0].role}): {len(imgs)} images, shorter side "

@@ -47,7 +47,8 @@ def test_the_core_is_torch_free_and_export_imports_no_pipeline_or_app():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.split() == ["False"], done.stderr
     pytest.importorskip("torch")
-    exported = ("data models package triton vgg vgg16_hed data_fetch quality checkpoints ops graphs convert "
+    exported = ("data models package triton vgg vgg16_hed data_fetch gcompris qt_resources quality checkpoints ops "
+                "graphs convert "
                 "train.loop " + " ".join(m.split(".", 2)[2] for f in families.FAMILIES.values()
                                          for m in [f.model, *f.train.values()])).split()
     code = ("import sys\nimport " + ", ".join(f"stylert.export.{m}" for m in exported) + "\n"
