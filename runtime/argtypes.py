@@ -20,6 +20,21 @@ def names(choices):
     return parse
 
 
+def path(text: str) -> str:
+    """A file or folder name, never empty: --out "$OUT" with OUT unset is no name, not the current
+    folder or the default."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file or folder name, got '' (is a variable unset?)")
+    return text
+
+
+def text(value: str) -> str:
+    """Any text but the empty one (which would read as the default)."""
+    if not value:
+        raise argparse.ArgumentTypeError("expected a value, got '' (is a variable unset?)")
+    return value
+
+
 def wxh(text: str):
     try:
         w, h = (int(v) for v in text.lower().split("x"))

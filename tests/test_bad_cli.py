@@ -187,3 +187,43 @@ def test_the_generate_grid_holds_what_fits_the_pixel_limit(tmp_path):
     assert len(list((tmp_path / "g").glob("seed*.png"))) == 20
     h, w = cv2.imread(str(tmp_path / "g" / "grid.png")).shape[:2]
     assert w * h <= 200000, (w, h)
+
+
+_LIVE = ["live", "--source", "demo", "--max-frames", "2", "--output", "none"]
+_BENCH = ["bench", "ae", "--iterations", "1", "--warmup", "1", "--duration", "0"]
+_STYLIZE = ["stylize", "in/a.png", "--style", "in/s.png"]
+
+
+@pytest.mark.parametrize("args", [
+    # before: the results written into the current folder, exit 0
+    pytest.param([*_STYLIZE, "-o", ""], id="stylize-out"),
+    pytest.param(["generate", "--seeds", "0", "-o", ""], id="generate-out"),
+    pytest.param(["manifold", "-o", ""], id="manifold-out"),
+    pytest.param(["train", "ae", "--steps", "1", "--hidden", "8", "--out", ""], id="train-out"),
+    # before: ". exists and is not empty", of a folder never named
+    pytest.param(["export", "ae", "-o", ""], id="export-out"),
+    pytest.param(["bundle", default_package("ae"), "-o", ""], id="bundle-out"),
+    # before: "image not found: ." / "image not found: " (after the model was loaded)
+    pytest.param(["stylize", "", "--style", "in/s.png", "-o", "out"], id="stylize-content"),
+    pytest.param(["stylize", "in/a.png", "--style", "", "-o", "out"], id="stylize-style"),
+    # before: read as the default (the bundled package, no report, the default output), exit 0
+    pytest.param([*_STYLIZE, "-o", "out", "--package", ""], id="stylize-package"),
+    pytest.param(["verify", default_package("ae"), "--json", ""], id="verify-json"),
+    pytest.param([*_BENCH, "--json", ""], id="bench-json"),
+    pytest.param([*_BENCH, "--plot", ""], id="bench-plot"),
+    pytest.param([*_LIVE, "--json", ""], id="live-json"),
+    pytest.param(["live", "--source", "demo", "--max-frames", "2", "--output", ""], id="live-output"),
+    pytest.param(["triton", default_package("ae"), "-o", "R", "--cc", ""], id="triton-cc"),
+    # before: "source not found: " (an empty name)
+    pytest.param(["live", "--source", "", "--output", "none"], id="live-source"),
+])
+def test_an_empty_option_value_is_refused_never_read_as_the_default(tmp_path, args):
+    # --out "$OUT" with OUT unset: no name, never the current folder or the default
+    import cv2
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "s.png"):
+        cv2.imwrite(str(tmp_path / "in" / name), np.full((24, 32, 3), 120, np.uint8))
+    done = run_cli(args, tmp_path)
+    assert_user_error(done, "got ''", usage=True)
+    assert files(tmp_path) == ["in/a.png", "in/s.png"]

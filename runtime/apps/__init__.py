@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import List
 
-from ..argtypes import alpha, floats, fraction, names, nonneg, positive_int, positive_ints, wxh  # noqa: F401
+from ..argtypes import alpha, floats, fraction, names, nonneg, path, positive_int, positive_ints, text, wxh  # noqa: F401
 from ..errors import FolderError, UsageError
 
 # In `stylert --help` order: these, then each model family's own (its record's ``apps``), then TOOLS.
@@ -72,7 +72,7 @@ def remove_unused_outputs() -> None:
 def pipeline_options(p: argparse.ArgumentParser, precision: str = "fp32") -> None:
     from ..backends import BACKENDS
 
-    p.add_argument("--package", help="model package folder (default: the bundled one)")
+    p.add_argument("--package", type=path, help="model package folder (default: the bundled one)")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--precision", choices=["auto", *PRECISIONS], default=precision,
                    help=f"package variant to run; auto: the backend's fastest (int8 on CPUs, fp16 on GPUs) "

@@ -9,7 +9,7 @@ from ..bench import DEFAULT_SIZES, GRAPHS, MODELS, compare, load_report, markdow
 from ..errors import BenchError
 from ..folders import check_report, write_report
 from ..limits import count, counts, pixels
-from . import PRECISIONS, names, nonneg, positive_ints
+from . import PRECISIONS, names, nonneg, path, positive_ints
 
 
 def add_parser(sub) -> None:
@@ -30,11 +30,11 @@ def add_parser(sub) -> None:
     p.add_argument("--iterations", type=count("iterations"), default=20, help="at least this many timed calls each")
     p.add_argument("--duration", type=nonneg, default=3.0, help="and at least this many seconds in all")
     p.add_argument("--baseline", choices=["torch-eager"], help="add PyTorch eager and give ratios against it")
-    p.add_argument("--package", help="model package (default: the bundled one)")
-    p.add_argument("--json", help="write the full report (system description included)")
-    p.add_argument("--markdown", help="write the table")
-    p.add_argument("--plot", help="write a PNG: latency distributions and per-stage bars (needs matplotlib)")
-    p.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two --json reports")
+    p.add_argument("--package", type=path, help="model package (default: the bundled one)")
+    p.add_argument("--json", type=path, help="write the full report (system description included)")
+    p.add_argument("--markdown", type=path, help="write the table")
+    p.add_argument("--plot", type=path, help="write a PNG: latency distributions and per-stage bars (needs matplotlib)")
+    p.add_argument("--compare", nargs=2, type=path, metavar=("OLD", "NEW"), help="compare two --json reports")
     p.set_defaults(func=command)
 
 

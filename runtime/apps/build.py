@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..package import load
-from . import PRECISIONS
+from . import PRECISIONS, path, text
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("build", help="build TensorRT engines for a package on this GPU (cached)")
-    p.add_argument("package")
+    p.add_argument("package", type=path)
     p.add_argument("--precision", choices=PRECISIONS, default="fp16")
-    p.add_argument("--shapes", help="per input NAME=MIN:OPT:MAX shapes, e.g. "
+    p.add_argument("--shapes", type=text, help="per input NAME=MIN:OPT:MAX shapes, e.g. "
                                     "frame=1x64x64x3:1x480x640x3:1x1088x1920x3")
     p.set_defaults(func=command)
 

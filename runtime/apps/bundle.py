@@ -22,6 +22,7 @@ from typing import Dict
 from .. import families, folders
 from ..errors import FolderError
 from ..package import Package, load
+from . import path
 
 README = """# stylert bundle: {kind}
 
@@ -44,8 +45,8 @@ NVIDIA's documentation, not tried on a Jetson by the stylert team):
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bundle", help="a model package + run script + set-up notes for an embedded device")
-    p.add_argument("package")
-    p.add_argument("-o", "--out", required=True)
+    p.add_argument("package", type=path)
+    p.add_argument("-o", "--out", required=True, type=path)
     p.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
     p.set_defaults(func=command)
 

@@ -9,17 +9,17 @@ from pathlib import Path
 
 from .. import families
 from ..errors import FolderError
-from . import PRECISIONS, export_module, names, positive_int
+from . import PRECISIONS, export_module, names, path, positive_int
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="a trained model -> a model package (ONNX + stylert.json), parity-checked")
     p.add_argument("model", choices=families.KINDS)
-    p.add_argument("-o", "--out", required=True, help="package folder to write")
-    p.add_argument("--checkpoint", help="stylert checkpoint (default: the bundled model); "
+    p.add_argument("-o", "--out", required=True, type=path, help="package folder to write")
+    p.add_argument("--checkpoint", type=path, help="stylert checkpoint (default: the bundled model); "
                                         "stylegan also takes a style-based-gan-pytorch file")
-    p.add_argument("--vgg", help="adain: the reference implementation's vgg_normalised.pth")
-    p.add_argument("--decoder", help="adain: the reference implementation's decoder.pth")
+    p.add_argument("--vgg", type=path, help="adain: the reference implementation's vgg_normalised.pth")
+    p.add_argument("--decoder", type=path, help="adain: the reference implementation's decoder.pth")
     p.add_argument("--size", type=positive_int, help="stylegan: resolution to take from a multi-resolution checkpoint")
     p.add_argument("--precision", type=names(PRECISIONS), default=PRECISIONS,
                    help="variants to write, e.g. fp32,fp16 (default: all; int8 where the graph has calibration data)")
@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-torch-weights", action="store_true",
                    help="leave model.pt out (the package then has no torch backend)")
     p.add_argument("--unsafe-pickle", action="store_true", help="allow checkpoints that need full unpickling (runs their code)")
-    p.add_argument("--triton-repo", metavar="REPO", help="also write a Triton model repository (defaults of `stylert triton`)")
+    p.add_argument("--triton-repo", metavar="REPO", type=path, help="also write a Triton model repository (defaults of `stylert triton`)")
     p.add_argument("--full-graph", action="store_true",
                    help="adain: also write adain_full.onnx, the whole network in one float graph, for ONNX "
                         "consumers without stylert's AdaIN kernel (no pipeline runs it)")

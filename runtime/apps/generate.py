@@ -19,7 +19,7 @@ from ..images import MAX_PIXELS, to_hwc8, write_image
 from ..limits import at_most, count
 from ..package import read_arrays
 from ..pipelines.generator import NOISE_MODES, Generator, slerp
-from . import out_folder, pipeline_options
+from . import out_folder, path, pipeline_options
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -38,8 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--live", action="store_true", help="video: a random walk in a window, as fast as it renders")
     p.add_argument("--fps", type=frame_rate, default=30.0, help="video: frame rate (at most 1000)")
     p.add_argument("--space", choices=["z", "w"], default="z", help="video: slerp in z or lerp in w")
-    p.add_argument("--projected-w", help="render the w vectors in this .npz ('w' or 'ws')")
-    p.add_argument("-o", "--out", default="out/generate", help="output folder (video: a folder or a .mp4 path)")
+    p.add_argument("--projected-w", type=path, help="render the w vectors in this .npz ('w' or 'ws')")
+    p.add_argument("-o", "--out", default="out/generate", type=path, help="output folder (video: a folder or a .mp4 path)")
     pipeline_options(p)
     p.set_defaults(func=command)
 

@@ -36,7 +36,7 @@ from ..pipelines.stylizer import Stylizer
 from ..pipelines.temporal import Stabilizer
 from ..video import KINDS, Capture, burn_status, check_sinks, display_problem, open_sink, open_sinks, open_source
 from ..video import uri as uris
-from . import alpha, nonneg, pipeline_options, positive_int, wxh
+from . import alpha, nonneg, path, pipeline_options, positive_int, wxh
 
 log = logging.getLogger("stylert")
 # brushwork.jpg first: the demo's style, made to read at a glance (assets/make_demo_assets.py)
@@ -75,14 +75,14 @@ class LiveOptions:
 
 def add_parser(sub) -> None:
     live = sub.add_parser("live", help="stylize a camera, video or the bundled demo scene in real time")
-    live.add_argument("--source", default="demo", help="default: demo (the bundled moving scene); 0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
+    live.add_argument("--source", default="demo", type=path, help="default: demo (the bundled moving scene); 0, /dev/video0, v4l2:///dev/video0, file://clip.mp4 or a "
                                                        "path, an image folder/glob/img_%%03d.png, rtsp://..., "
                                                        "browser://127.0.0.1:8554 (serves a page that sends the "
                                                        "visitor's camera and shows the result), or demo")
     kinds = ", ".join(k.EXAMPLE for k in KINDS.values()).replace("%", "%%")  # the registry's, video/sinks.py
-    live.add_argument("--output", action="append", help=f"{kinds}; repeat for several (default: a window, or none "
+    live.add_argument("--output", action="append", type=path, help=f"{kinds}; repeat for several (default: a window, or none "
                       "without a display)")
-    live.add_argument("--style", action="append", help="style image or folder, repeat for several (n/p switch)")
+    live.add_argument("--style", action="append", type=path, help="style image or folder, repeat for several (n/p switch)")
     live.add_argument("--size", type=wxh, help="processing size WxH (display and files keep the capture size; "
                                                "default: chosen and adapted to hold --target-fps)")
     live.add_argument("--target-fps", type=nonneg, default=None,
@@ -103,7 +103,7 @@ def add_parser(sub) -> None:
                            "pixel keeps, in [0, 1) (default 0.8; 0: off)")
     live.add_argument("--max-frames", type=positive_int, default=0)
     live.add_argument("--duration", type=nonneg, default=0.0, help="stop after this many seconds")
-    live.add_argument("--json", help="write the end summary here")
+    live.add_argument("--json", type=path, help="write the end summary here")
     live.add_argument("--width", type=positive_int, default=0, help="capture width (cameras; demo)")
     live.add_argument("--height", type=positive_int, default=0, help="capture height (cameras; demo)")
     live.add_argument("--fps", type=nonneg, default=0.0, help="capture frame rate (cameras; demo)")

@@ -16,14 +16,14 @@ from ..errors import UsageError
 from ..images import write_image
 from ..pipelines.autoencoder import AutoEncoder
 from ..limits import count
-from . import out_folder, pipeline_options
+from . import out_folder, path, pipeline_options
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("manifold", help="the autoencoder's latent manifold: plot, decoded grid, PCA comparison")
     p.add_argument("action", nargs="*", help="`interpolate A B`: decode the line between samples A and B")
     p.add_argument("--steps", type=count("grid"), default=10, help="interpolate: images along the line")
-    p.add_argument("-o", "--out", default="out/manifold", help="output folder")
+    p.add_argument("-o", "--out", default="out/manifold", type=path, help="output folder")
     pipeline_options(p)
     p.set_defaults(func=command)
 

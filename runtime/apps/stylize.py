@@ -9,21 +9,21 @@ import sys
 from pathlib import Path
 
 from ..errors import ImageError
-from . import alpha, floats, out_folder, pipeline_options, positive_int
+from . import alpha, floats, out_folder, path, pipeline_options, positive_int
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("stylize", help="style transfer on image files")
-    p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("--style", required=True, help="style image(s), comma-separated to mix; or a folder: "
+    p.add_argument("images", nargs="+", type=path, help="image files, folders or glob patterns")
+    p.add_argument("--style", required=True, type=path, help="style image(s), comma-separated to mix; or a folder: "
                                                   "each of its styles in turn (outputs NAME_STYLE.EXT)")
     p.add_argument("--weights", type=floats, help="mixing weights for several styles, e.g. 0.7,0.3")
     p.add_argument("--alpha", type=alpha, default=1.0, help="stylization strength in [0, 1] (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
-    p.add_argument("--mask", help="mask image: white takes --style, black takes --style-bg")
-    p.add_argument("--style-bg", help="background style (with --mask)")
+    p.add_argument("--mask", type=path, help="mask image: white takes --style, black takes --style-bg")
+    p.add_argument("--style-bg", type=path, help="background style (with --mask)")
     p.add_argument("--size", type=positive_int, help="resize contents to this shorter side first")
-    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("-o", "--out", required=True, type=path, help="output folder")
     p.add_argument("--ext", default="png", choices=["png", "jpg", "webp", "bmp"])
     pipeline_options(p)
     p.set_defaults(func=command)

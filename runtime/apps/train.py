@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict
 
 from .. import families
-from ..argtypes import positive_int, seed
+from ..argtypes import path, positive_int, seed
 from . import needs_torch, out_folder
 
 
@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def recipe_parser(name: str, recipe) -> argparse.ArgumentParser:
     """`stylert train NAME`'s options: the common ones and those the recipe declares."""
     t = argparse.ArgumentParser(prog=f"stylert train {name}", description=recipe.HELP)
-    t.add_argument("--out", default=f"runs/{name}", help=f"output folder (default: runs/{name})")
+    t.add_argument("--out", default=f"runs/{name}", type=path, help=f"output folder (default: runs/{name})")
     t.add_argument("--steps", type=positive_int, default=recipe.STEPS)
     t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--every", type=positive_int, default=recipe.EVERY, help="checkpoint every N steps")

@@ -10,7 +10,7 @@ import sys
 
 from ..errors import UsageError
 from ..package import base_precision, load
-from . import PRECISIONS, export_module, positive_int, wxh
+from . import PRECISIONS, export_module, path, positive_int, text, wxh
 
 USAGE = ("%(prog)s PKG -o REPO [--precision P] [--device gpu|cpu] [options]\n"
          "       %(prog)s serve REPO [REPO ...] [--address ADDR] [--http-port N] [--grpc-port N]")
@@ -31,15 +31,15 @@ def add_parser(sub) -> None:
                                       "`triton serve REPO`: a local Triton server for development",
                        usage=USAGE, description="Writes a Triton model repository for a package, or (`serve`) runs "
                        "a local Triton server on repositories written with --device cpu.")
-    p.add_argument("package", metavar="PKG", help="model package folder; or `serve`")
-    p.add_argument("repos", nargs="*", metavar="REPO", help="serve: the model repositories to load")
-    p.add_argument("-o", "--out", help="repository folder to write")
+    p.add_argument("package", metavar="PKG", type=path, help="model package folder; or `serve`")
+    p.add_argument("repos", nargs="*", metavar="REPO", type=path, help="serve: the model repositories to load")
+    p.add_argument("-o", "--out", type=path, help="repository folder to write")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="graph variant to serve (graphs without it use fp32)")
     p.add_argument("--device", choices=["gpu", "cpu"], default="gpu", help="instance kind")
     p.add_argument("--instances", type=positive_int, default=1, help="instances per model")
     p.add_argument("--max-batch", type=positive_int, default=8, help="dynamic batching limit")
-    p.add_argument("--cc", help="GPU compute capabilities that must have TensorRT plans, e.g. 8.6,8.7 "
+    p.add_argument("--cc", type=text, help="GPU compute capabilities that must have TensorRT plans, e.g. 8.6,8.7 "
                                 "(default: the plans found, if any)")
     p.add_argument("--engines", help="engine folder to take plans from (default: stylert's engine cache)")
     p.add_argument("--name", help="model name prefix (default: the package kind)")

@@ -20,12 +20,13 @@ from .. import parity
 from ..backends import REGISTRY, reasons, selfcheck
 from ..folders import check_report, write_report
 from ..package import PRECISIONS, Package, load
+from . import path
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="re-run a package's parity check on every backend here")
-    p.add_argument("package")
-    p.add_argument("--json", metavar="FILE", help="also write the checks (chain checks included) as JSON")
+    p.add_argument("package", type=path)
+    p.add_argument("--json", metavar="FILE", type=path, help="also write the checks (chain checks included) as JSON")
     p.set_defaults(func=command)
 
 
