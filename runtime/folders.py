@@ -158,6 +158,25 @@ def _partial_prefix(out: Path) -> str:
     return f".{out.name}.partial-{os.getpid()}-"
 
 
+def describe(path: Union[str, os.PathLike]) -> str:
+    """What is at ``path`` (links followed), for an error line: 'a file', 'a folder', 'a character
+    device', 'a named pipe (FIFO)', 'a symbolic link that loops', ...; '' when nothing is there."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link that loops"
+        if e.errno == errno.ENAMETOOLONG:
+            return "a name too long for this file system"
+        return "a symbolic link to nothing" if os.path.islink(path) else ""
+    for test, what in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 def cache_root() -> Path:
     """stylert's cache folder (engines, backend verdicts): $STYLERT_CACHE, else the XDG cache."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")

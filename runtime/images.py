@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import ImageError
+from .folders import describe
 
 ASSETS = Path(__file__).resolve().parent / "assets"  # the bundled style and demo images
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -128,7 +129,8 @@ def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndar
     """An image file as uint8 HWC RGB."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ImageError(f"image not found: {path}")
+        what = describe(path)  # a folder, a device, a pipe, a link that loops: said, never 'not found'
+        raise ImageError(f"{path} is {what}, not an image file" if what else f"image not found: {path}")
     if os.path.getsize(path) == 0:
         raise ImageError(f"{path} is empty (0 bytes)")
     data = np.fromfile(path, dtype=np.uint8)  # also works with non-ASCII paths on Windows

@@ -174,3 +174,23 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(work
     assert_user_error(done, "cannot write to output folder /proc/self", "-o")
     assert "wrote" not in done.stdout and "backend:" not in done.stdout
     assert leftovers(work) == []
+
+
+@pytest.mark.parametrize("args, fragments", [
+    # before: a RuntimeError traceback (pathlib's "Symlink loop") from the check of the outputs
+    pytest.param(["loop", *STYLE], ["loop", "symbolic link that loops"], id="content-symlink-loop"),
+    pytest.param(["good.png", "--style", "loop"], ["loop", "symbolic link that loops"], id="style-symlink-loop"),
+    # before: "image not found" of things that exist
+    pytest.param(["fifo", *STYLE], ["fifo", "named pipe", "not an image file"], id="content-fifo"),
+    pytest.param(["good.png", "--style", "fifo"], ["fifo", "named pipe"], id="style-fifo"),
+    pytest.param(["/dev/zero", *STYLE], ["/dev/zero", "character device", "not an image file"], id="content-device"),
+    pytest.param(["good.png", *STYLE, "--style-bg", "noimages", "--mask", "good.png"], ["noimages", "a folder"],
+                 id="style-bg-folder"),
+])
+def test_a_name_that_is_no_regular_file_is_named_for_what_it_is(work, args, fragments):
+    os.symlink("loop", work / "loop")
+    os.mkfifo(work / "fifo")
+    done = run_cli(["stylize", *args, "-o", "out"], work, timeout=60)
+    assert files(work / "out") == []
+    assert leftovers(work) == []
+    assert_user_error(done, *fragments)

@@ -220,3 +220,21 @@ def test_opencv_quiet_works_with_either_spelling_of_the_log_level(monkeypatch):
     with opencv_quiet():
         assert levels[-1] == 0
     assert levels[-1] == 3
+
+
+@pytest.mark.parametrize("source, fragments", [
+    # before: "source not found: /dev/null" of something that exists
+    pytest.param("/dev/null", ["/dev/null is a character device", "not a video file or camera", "demo"],
+                 id="device-not-a-camera"),
+    pytest.param("file:///dev/null", ["/dev/null is a character device"], id="file-url-of-a-device"),
+    pytest.param("fifo", ["fifo is a named pipe", "not a video file"], id="fifo"),
+    pytest.param("loop", ["loop is a symbolic link that loops"], id="symlink-loop"),
+    # before: "source not found:  (a camera is 0 ...)", an empty name
+    pytest.param("file://", ["file:// names no file", "file://clip.mp4"], id="file-url-empty"),
+])
+def test_a_source_that_exists_but_is_no_video_says_what_it_is(tmp_path, source, fragments):
+    os.symlink("loop", tmp_path / "loop")
+    os.mkfifo(tmp_path / "fifo")
+    done = run_cli(["live", "--source", source, "--output", "out.mp4", "--max-frames", "2"], tmp_path, timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "loop"]
+    assert_user_error(done, *fragments)

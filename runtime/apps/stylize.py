@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -51,10 +52,10 @@ def command(args: argparse.Namespace) -> int:
                              f"or stylize them in two runs")
         seen[f.stem] = f
     given = [*files, *(Path(s) for run in runs for s in run), *(Path(x) for x in (args.style_bg, args.mask) if x)]
-    inputs = {p.resolve(): p for p in given}
+    inputs = {Path(os.path.realpath(p)): p for p in given}  # (realpath: a link that loops is read, and said, below)
     for styles in runs:  # before: -o . with the content in . wrote the result over the content
         for f in files:
-            target = (Path(args.out) / name(f, styles, folder, args.ext)).resolve()
+            target = Path(os.path.realpath(Path(args.out) / name(f, styles, folder, args.ext)))
             if target in inputs:
                 raise UsageError(f"the result of {f} would be written over the input {inputs[target]}: choose "
                                  f"another output folder (-o)")

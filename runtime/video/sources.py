@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import ImageError, VideoError
+from ..folders import describe
 from ..images import expand, read_image
 from . import uri as uris
 from .base import Source, opencv_quiet
@@ -166,5 +167,9 @@ def open_source(text: str, width: int = 0, height: int = 0, fps: float = 0, fram
     if u.kind in ("folder", "glob"):
         return ImageListSource(expand([u.target]), fps)
     if u.kind == "file" and not os.path.isfile(u.target):
+        what = describe(u.target)  # /dev/null, a pipe, a link that loops: said, never 'not found'
+        if what:
+            raise VideoError(f"{u.target} is {what}, not a video file or camera: --source takes a camera (0, "
+                             f"/dev/video0), a video file, a folder or glob of images, a stream URL, or demo")
         raise VideoError(f"source not found: {u.target} (a camera is 0 or /dev/video0; 'demo' needs none)")
     return CaptureSource(u.target, False, fps=fps, name=u.target)

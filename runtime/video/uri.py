@@ -49,6 +49,8 @@ def source(text: str) -> Uri:
     if text.startswith(STREAMS):
         return Uri("stream", text, text)
     path = _path(text)
+    if not path:
+        raise VideoError(f"--source {text} names no file: write file://PATH, e.g. file://clip.mp4")
     if path.startswith("/dev/video"):
         return Uri("v4l2", path, text)
     if os.path.isdir(path):
