@@ -21,6 +21,7 @@ LIMITS = {
     "train-size": 2048,     # training crop or output side
     "units": 65536,         # a layer's width: hidden units, channels, style dimensions
     "depth": 64,            # layers of a mapping network
+    "steps": 1_000_000,     # training steps of one run (the recipes' defaults are a few thousand)
 }
 
 

@@ -227,3 +227,23 @@ def test_an_empty_option_value_is_refused_never_read_as_the_default(tmp_path, ar
     done = run_cli(args, tmp_path)
     assert_user_error(done, "got ''", usage=True)
     assert files(tmp_path) == ["in/a.png", "in/s.png"]
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["--steps", "1000000000"], id="steps-huge"),  # before: trained on until stopped
+    pytest.param(["--steps", "5", "--every", "1000000000"], id="every-huge"),
+])
+def test_train_steps_have_a_limit(tmp_path, args):
+    done = run_cli(["train", "ae", "--hidden", "8", *args], tmp_path, timeout=60)
+    assert_user_error(done, "1..1000000", usage=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_resume_without_a_state_says_it_starts_from_step_0(tmp_path):
+    # before: started fresh without a word (the Makefile relies on starting fresh)
+    done = run_cli(["train", "ae", "--steps", "1", "--hidden", "8", "--resume", "--out", "r"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "note: no training state r/ae.train.pt to resume: training starts from step 0" in done.stdout
+    assert (tmp_path / "r" / "ae.train.pt").is_file()
+    again = run_cli(["train", "ae", "--steps", "2", "--hidden", "8", "--resume", "--out", "r"], tmp_path)
+    assert again.returncode == 0 and "no training state" not in again.stdout, again.stderr

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Dict
 
 from .. import families
-from ..argtypes import path, positive_int, seed
+from ..argtypes import path, seed
+from ..limits import count
 from . import needs_torch, out_folder
 
 
@@ -33,9 +34,9 @@ def recipe_parser(name: str, recipe) -> argparse.ArgumentParser:
     """`stylert train NAME`'s options: the common ones and those the recipe declares."""
     t = argparse.ArgumentParser(prog=f"stylert train {name}", description=recipe.HELP)
     t.add_argument("--out", default=f"runs/{name}", type=path, help=f"output folder (default: runs/{name})")
-    t.add_argument("--steps", type=positive_int, default=recipe.STEPS)
+    t.add_argument("--steps", type=count("steps"), default=recipe.STEPS)
     t.add_argument("--seed", type=seed, default=0)
-    t.add_argument("--every", type=positive_int, default=recipe.EVERY, help="checkpoint every N steps")
+    t.add_argument("--every", type=count("steps"), default=recipe.EVERY, help="checkpoint every N steps")
     state = getattr(recipe, "STATE", name)
     t.add_argument("--resume", action="store_true", help=f"continue from OUT/{state}.train.pt")
     for flag, kwargs in recipe.OPTIONS:
@@ -51,6 +52,9 @@ def train(args: argparse.Namespace) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
         return int(e.code or 0)
     options["out"] = out_folder(options["out"])  # a file, or a place that cannot be written: one line first
+    state = options["out"] / f"{getattr(recipe, 'STATE', args.model)}.train.pt"
+    if options["resume"] and not state.exists():  # (starting fresh is what `make` relies on: said, not refused)
+        print(f"note: no training state {state} to resume: training starts from step 0", flush=True)
     metrics = recipe.run(command="stylert " + " ".join(args.argv), **options)
     name = getattr(recipe, "PUBLISHES", args.model)
     print(f"{recipe.summary(metrics)}; wrote {options['out']}/{name}.pt, .md, .png")
