@@ -247,3 +247,15 @@ def test_train_resume_without_a_state_says_it_starts_from_step_0(tmp_path):
     assert (tmp_path / "r" / "ae.train.pt").is_file()
     again = run_cli(["train", "ae", "--steps", "2", "--hidden", "8", "--resume", "--out", "r"], tmp_path)
     assert again.returncode == 0 and "no training state" not in again.stdout, again.stderr
+
+
+def test_bench_plot_without_matplotlib_is_refused_before_the_run(tmp_path):
+    # before: the whole benchmark ran, its table was printed, and only then "--plot needs matplotlib"
+    shim = tmp_path / "shim" / "matplotlib"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('matplotlib is not installed (a test shim)')\n")
+    done = run_cli(["bench", "ae", "--iterations", "1", "--warmup", "1", "--duration", "0", "--plot", "p.png"],
+                   tmp_path, env={"PYTHONPATH": str(tmp_path / "shim")})
+    assert_user_error(done, "--plot needs matplotlib", "pip install")
+    assert done.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shim"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench import DEFAULT_SIZES, GRAPHS, MODELS, compare, load_report, markdown, plot, run, run_kernel, to_json
+from ..bench.report import pyplot
 from ..errors import BenchError
 from ..folders import check_report, write_report
 from ..limits import count, counts, pixels
@@ -51,6 +52,8 @@ def command(args: argparse.Namespace) -> int:
     check_report(args.json)
     check_report(args.markdown)
     check_report(args.plot)
+    if args.plot:
+        pyplot()  # matplotlib missing: said now, not after the run
     for side in (args.size or []):  # square frames, a batch of them: refused before any allocation
         pixels(side, side, f"--size {side} with --batch {max(args.batch)}", max(args.batch))
     if args.model == "kernel":

@@ -84,14 +84,21 @@ def to_json(report: Dict) -> str:
     return json.dumps(report, indent=1) + "\n"
 
 
-def plot(report: Dict, path: str) -> None:
-    """A PNG: latency distributions per combination (left) and stacked per-stage medians (right)."""
+def pyplot():
+    """matplotlib.pyplot (Agg), or a BenchError saying how to install it: `stylert bench --plot`
+    asks for it before the run, so a missing matplotlib is said before minutes of measuring."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise BenchError("--plot needs matplotlib: pip install 'stylert[plot]'") from None
+    return plt
+
+
+def plot(report: Dict, path: str) -> None:
+    """A PNG: latency distributions per combination (left) and stacked per-stage medians (right)."""
+    plt = pyplot()
     rows = report["rows"]
     keys = [r["key"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.5 * len(rows)), sharey=True)
