@@ -8,6 +8,10 @@ its record in stylert.families) import on first use, so ``import stylert`` stays
 
 __version__ = "0.1.0"
 
+from .folders import quiet_onnxruntime_telemetry  # noqa: E402
+
+quiet_onnxruntime_telemetry()  # before anything imports onnxruntime (a read-only HOME: its warning line)
+
 from . import adain  # noqa: E402  (the fused AdaIN kernels)
 
 

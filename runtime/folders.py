@@ -185,6 +185,23 @@ def cache_root() -> Path:
     return Path(os.environ.get("STYLERT_CACHE") or os.path.join(xdg, "stylert")).absolute()
 
 
+def quiet_onnxruntime_telemetry() -> None:
+    """ONNX Runtime keeps a telemetry device id under $XDG_CACHE_HOME or ~/.cache
+    (Microsoft/DeveloperTools/.onnxruntime) and prints a coloured warning line on every load where
+    that cannot be written (HOME read-only, missing, or a file). There its telemetry is turned off
+    for this process, before onnxruntime is imported, so a command prints only its own lines; an
+    ORT_DISABLE_TELEMETRY the user set is kept."""
+    if os.environ.get("ORT_DISABLE_TELEMETRY"):
+        return
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.expanduser("~/.cache")
+    there = os.path.abspath(os.path.join(base, "Microsoft", "DeveloperTools", ".onnxruntime"))
+    while not os.path.lexists(there) and os.path.dirname(there) != there:
+        there = os.path.dirname(there)  # the nearest folder that exists: ORT makes the rest
+    if not (os.path.isdir(there) and os.access(there, os.W_OK | os.X_OK)):
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
+
 @contextlib.contextmanager
 def locked(path: Path):
     """An exclusive lock on ``path`` (a .lock file), so two processes never build the same

@@ -259,3 +259,25 @@ def test_bench_plot_without_matplotlib_is_refused_before_the_run(tmp_path):
     assert_user_error(done, "--plot needs matplotlib", "pip install")
     assert done.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shim"]
+
+
+@pytest.mark.parametrize("home", ["afile", "/proc/self"])
+@pytest.mark.parametrize("args", [
+    pytest.param(["stylize", "a.png", "--style", "a.png", "-o", "out"], id="stylize"),
+    pytest.param(["bench", "ae", "--iterations", "1", "--warmup", "1", "--duration", "0", "--plot", "p.png"],
+                 id="bench-plot"),
+])
+def test_an_unwritable_home_prints_no_library_noise(tmp_path, args, home):
+    # before: ONNX Runtime's "Failed to persist telemetry device ID" line on every command that
+    # loads it, and matplotlib's two lines about its config folder (HOME a file, or one even
+    # root cannot write)
+    import cv2
+
+    (tmp_path / "afile").write_text("not a folder")
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((24, 32, 3), 120, np.uint8))
+    env = {"HOME": str(tmp_path / home) if home == "afile" else home, "XDG_CACHE_HOME": "", "XDG_CONFIG_HOME": "",
+           "MPLCONFIGDIR": "", "ORT_DISABLE_TELEMETRY": ""}
+    done = run_cli(args, tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    noise = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip() and "bench ae:" not in line]
+    assert noise == [], done.stderr

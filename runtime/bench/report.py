@@ -3,9 +3,10 @@ reports (load_report validates one)."""
 
 from __future__ import annotations
 
-import json
-import math
 import io
+import json
+import logging
+import math
 from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
@@ -87,12 +88,17 @@ def to_json(report: Dict) -> str:
 def pyplot():
     """matplotlib.pyplot (Agg), or a BenchError saying how to install it: `stylert bench --plot`
     asks for it before the run, so a missing matplotlib is said before minutes of measuring."""
+    log = logging.getLogger("matplotlib")
+    level = log.level
+    log.setLevel(logging.ERROR)  # a config folder it cannot write (HOME read-only): its two lines, and it uses /tmp
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise BenchError("--plot needs matplotlib: pip install 'stylert[plot]'") from None
+    finally:
+        log.setLevel(level)
     return plt
 
 
