@@ -10,6 +10,7 @@ one scaling pass (the naive numpy transpose chain costs 2-4x more per 640x480 fr
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import struct
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from .errors import ImageError
 from .folders import describe
 
+log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"  # the bundled style and demo images
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -146,7 +148,28 @@ def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndar
         img = None
     if img is None:
         raise ImageError(f"{path} is not a readable image (corrupt, or a format OpenCV cannot decode)")
+    frames = frame_count(path, data[:1 << 16].tobytes())
+    if frames > 1 and path not in _SAID_FRAMES:  # said once per file (a live folder source reads it again)
+        _SAID_FRAMES.add(path)
+        log.warning("%s holds %d frames (an animated image or a multi-page TIFF): only the first is used", path, frames)
     return to_rgb8(img, path, max_pixels, bgr=True)
+
+
+_SAID_FRAMES: set = set()
+
+
+def frame_count(path: str, head: bytes) -> int:
+    """How many frames the file holds: more than 1 for an animated GIF, PNG or WebP or a
+    multi-page TIFF (OpenCV's imcount, asked only of those formats); 1 otherwise."""
+    many = (head[:6] in (b"GIF87a", b"GIF89a") or head[:4] in (b"II*\x00", b"MM\x00*")
+            or (head[:8] == b"\x89PNG\r\n\x1a\n" and b"acTL" in head)
+            or (head[:4] == b"RIFF" and head[8:12] == b"WEBP" and b"ANIM" in head))
+    if not many or not hasattr(cv2, "imcount"):
+        return 1
+    try:
+        return int(cv2.imcount(path))
+    except cv2.error:  # a damaged later frame: the first one decoded, which is what is used
+        return 1
 
 
 def to_rgb8(img: np.ndarray, name: str = "image", max_pixels: int = MAX_PIXELS, bgr: bool = False) -> np.ndarray:

@@ -194,3 +194,18 @@ def test_a_name_that_is_no_regular_file_is_named_for_what_it_is(work, args, frag
     assert files(work / "out") == []
     assert leftovers(work) == []
     assert_user_error(done, *fragments)
+
+
+def test_a_many_frame_image_says_only_its_first_frame_is_used(work):
+    # before: an animated GIF or a multi-page TIFF silently stood for its first frame
+    frames = [np.full((24, 32, 3), v, np.uint8) for v in (30, 120, 220)]
+    assert cv2.imwritemulti(str(work / "pages.tiff"), frames)
+    from PIL import Image
+
+    Image.fromarray(frames[0]).save(work / "anim.gif", save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]])
+    done = run_cli(["stylize", "anim.gif", "good.png", "--style", "pages.tiff", "-o", "out"], work)
+    assert done.returncode == 0, done.stderr
+    lines = sorted(line for line in done.stderr.splitlines() if line.strip())
+    assert lines == ["anim.gif holds 3 frames (an animated image or a multi-page TIFF): only the first is used",
+                     "pages.tiff holds 3 frames (an animated image or a multi-page TIFF): only the first is used"]
+    assert files(work / "out") == ["anim.png", "good.png"]
