@@ -9,12 +9,13 @@ one scaling pass (the naive numpy transpose chain costs 2-4x more per 640x480 fr
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import struct
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -47,6 +48,24 @@ def _max_pixels() -> Tuple[int, str]:
 # Refuse larger inputs (a 100-megapixel photo would need tens of GB of features). The
 # command line refuses a bad STYLERT_MAX_PIXELS (cli.main); a library caller gets the default.
 MAX_PIXELS, MAX_PIXELS_PROBLEM = _max_pixels()
+
+
+@contextlib.contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """OpenCV's own log silenced meanwhile: its backends and decoders log each refusal before
+    stylert's one line. OpenCV 5's wheels spell it cv2.utils.logging; PyPI's 4.11 aarch64 wheel has only the
+    older cv2.setLogLevel (which returns the level it replaced)."""
+    logging_ = getattr(getattr(cv2, "utils", None), "logging", None)
+    set_level = logging_.setLogLevel if logging_ is not None else getattr(cv2, "setLogLevel", None)
+    if set_level is None:
+        yield
+        return
+    previous = logging_.getLogLevel() if logging_ is not None else None
+    replaced = set_level(0)  # LOG_LEVEL_SILENT
+    try:
+        yield
+    finally:
+        set_level(previous if previous is not None else replaced)
 
 
 def header_size(data: bytes) -> Optional[Tuple[int, int]]:
@@ -143,7 +162,8 @@ def read_image(path: os.PathLike | str, max_pixels: int = MAX_PIXELS) -> np.ndar
     # alpha or 16 bits, which IMREAD_UNCHANGED keeps.
     jpeg = data[:2].tobytes() == b"\xff\xd8"
     try:
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+        with opencv_quiet():  # a damaged file: the decoder's own warning line, then stylert's
+            img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
     except cv2.error:  # e.g. OpenCV's own size limit, in a format whose header is not read above
         img = None
     if img is None:
@@ -167,7 +187,8 @@ def frame_count(path: str, head: bytes) -> int:
     if not many or not hasattr(cv2, "imcount"):
         return 1
     try:
-        return int(cv2.imcount(path))
+        with opencv_quiet():
+            return int(cv2.imcount(path))
     except cv2.error:  # a damaged later frame: the first one decoded, which is what is used
         return 1
 

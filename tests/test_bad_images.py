@@ -18,6 +18,11 @@ def work(tmp_path):
     (tmp_path / "text.jpg").write_text("not a picture\n")
     cv2.imwrite(str(tmp_path / "float255.tif"), np.full((24, 32, 3), 200.0, np.float32))
     (tmp_path / "noimages").mkdir()
+    png = cv2.imencode(".png", np.full((24, 32, 3), 120, np.uint8))[1].tobytes()
+    jpg = cv2.imencode(".jpg", np.full((24, 32, 3), 120, np.uint8))[1].tobytes()
+    (tmp_path / "head.png").write_bytes(png[:40])  # the header, no pixels
+    (tmp_path / "half.png").write_bytes(png[:len(png) // 2])
+    (tmp_path / "half.jpg").write_bytes(jpg[:len(jpg) // 2])
     (tmp_path / "noimages" / "notes.txt").write_text("no images here\n")
     return tmp_path
 
@@ -42,6 +47,11 @@ STYLE = ["--style", "good.png"]
     pytest.param(["good.png", "--style", "float255.tif"], ["float255.tif", "float pixels span"],
                  id="float-tiff-0-255-as-style"),
     pytest.param(["nomatch*.png", *STYLE], ["nomatch*.png", "no files match"], id="glob-matches-nothing"),
+    # before: OpenCV's "[ WARN:0@0.5] ... PNG input buffer is incomplete" line first
+    pytest.param(["head.png", *STYLE], ["head.png", "not a readable image"], id="png-header-only"),
+    pytest.param(["good.png", "--style", "head.png"], ["head.png", "not a readable image"], id="style-png-header-only"),
+    pytest.param(["half.png", *STYLE], ["half.png", "not a readable image"], id="png-truncated"),
+    pytest.param(["half.jpg", *STYLE], ["half.jpg", "not a readable image"], id="jpeg-truncated"),
 ])
 def test_bad_input_writes_nothing(work, args, fragments):
     done = run_cli(["stylize", *args, "-o", "out"], work)

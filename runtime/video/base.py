@@ -8,11 +8,12 @@ sinks.py, their registry and the composite the apps hold.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import cv2
 import numpy as np
+
+from ..images import opencv_quiet  # noqa: F401  (the video layer's, kept in images.py for the decoders)
 
 
 class Source:
@@ -79,19 +80,3 @@ def burn_status(img: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-@contextlib.contextmanager
-def opencv_quiet() -> Iterator[None]:
-    """OpenCV's own log silenced meanwhile: its backends log each refusal before stylert's one
-    line. OpenCV 5's wheels spell it cv2.utils.logging; PyPI's 4.11 aarch64 wheel has only the
-    older cv2.setLogLevel (which returns the level it replaced)."""
-    logging_ = getattr(getattr(cv2, "utils", None), "logging", None)
-    set_level = logging_.setLogLevel if logging_ is not None else getattr(cv2, "setLogLevel", None)
-    if set_level is None:
-        yield
-        return
-    previous = logging_.getLogLevel() if logging_ is not None else None
-    replaced = set_level(0)  # LOG_LEVEL_SILENT
-    try:
-        yield
-    finally:
-        set_level(previous if previous is not None else replaced)
