@@ -33,11 +33,35 @@ def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, str]) -> None
             tmp.unlink()
 
 
+def check_name(path: Union[str, os.PathLike]) -> None:
+    """Refuses, before the work, an output name no file can have: a symbolic link that loops,
+    or a name too long for the file system, or too long for the temporary name stylert writes
+    beside it (.NAME.PID.tmp, .NAME.partial-PID-XXXXXXXX): a FolderError saying so."""
+    what = describe(path)
+    if what in ("a symbolic link that loops", "a name too long for this file system"):
+        raise FolderError(f"cannot write {path}: it is {what}: choose another name")
+    name = len(os.fsencode(Path(path).name))
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # (no pathconf on Windows)
+        name_max = 255
+    if name > name_max - TEMPORARY_NAME_ROOM:
+        raise FolderError(f"cannot write {path}: its name is {name} bytes, and this file system takes "
+                          f"{name_max - TEMPORARY_NAME_ROOM} with the temporary name beside it: choose a shorter name")
+
+
+TEMPORARY_NAME_ROOM = 32  # bytes that temporary names add to an output's (see check_name)
+
+
 def check_report(path: Union[str, os.PathLike, None]) -> None:
     """Refuses, before the work, a report path that could not be written after it: a folder,
     or a file in a folder that is missing or not writable."""
     if not path:
         return
+    check_name(path)
     path = Path(path)
     if _in_place(path) and not path.is_dir():
         if os.path.exists(path):  # a device, a pipe, a file behind a link: written through
@@ -79,6 +103,7 @@ def write_report(path: Union[str, os.PathLike], text: Union[str, bytes]) -> None
 
 def check(out: Path, force: bool) -> None:
     """Refuses an ``out`` that is a file, or a non-empty folder without ``force``."""
+    check_name(out)
     if out.exists() and not out.is_dir():
         raise FolderError(f"{out} exists and is not a folder: choose another output folder")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -89,7 +114,7 @@ def staging(out: Path, force: bool) -> Path:
     """Checks ``out``, creates its parent, and returns an empty temporary folder beside it
     to write into."""
     check(out, force)
-    parent = out.resolve().parent
+    parent = Path(os.path.realpath(out)).parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -130,7 +155,7 @@ def publish(tmp: Path, out: Path, force: bool = False) -> None:
         return
     old = None
     if out.exists():
-        old = out.resolve().parent / f".{out.name}.old-{os.getpid()}"
+        old = Path(os.path.realpath(out)).parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, old)
     os.replace(tmp, out)
     if old is not None:
@@ -150,7 +175,7 @@ def building(out: Path, force: bool) -> Iterator[Path]:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         else:  # interrupted inside staging, between mkdtemp and the assignment: ours by the pid
-            for leftover in out.resolve().parent.glob(_partial_prefix(out) + "*"):
+            for leftover in Path(os.path.realpath(out)).parent.glob(_partial_prefix(out) + "*"):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -281,3 +281,40 @@ def test_an_unwritable_home_prints_no_library_noise(tmp_path, args, home):
     assert done.returncode == 0, done.stderr
     noise = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip() and "bench ae:" not in line]
     assert noise == [], done.stderr
+
+
+_LONG = "x" * 300  # above any file system's 255 bytes
+_NEAR = "y" * 240  # fits, but not the temporary name written beside it (.NAME.PID.tmp)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    # before: an OSError traceback (File name too long), after the run for the reports
+    pytest.param([*_STYLIZE, "-o", _LONG], ["name too long"], id="stylize-out-long"),
+    pytest.param(["generate", "--seeds", "0", "-o", _LONG], ["name too long"], id="generate-out-long"),
+    pytest.param([*_BENCH, "--json", _LONG + ".json"], ["name too long"], id="bench-json-long"),
+    pytest.param([*_LIVE, "--json", _LONG + ".json"], ["name too long"], id="live-json-long"),
+    pytest.param(["live", "--source", "demo", "--max-frames", "2", "--output", _LONG + ".mp4"], ["name too long"],
+                 id="live-output-long"),
+    # before: the run, then "cannot write ...: File name too long" (its temporary name)
+    pytest.param([*_BENCH, "--json", _NEAR + ".json"], ["name is 245 bytes", "shorter name"], id="bench-json-near"),
+    # before: a RuntimeError traceback (pathlib's "Symlink loop")
+    pytest.param(["export", "ae", "-o", "loop"], ["loop", "symbolic link that loops"], id="export-out-loop"),
+    pytest.param(["bundle", default_package("ae"), "-o", "loop"], ["loop", "symbolic link that loops"],
+                 id="bundle-out-loop"),
+    pytest.param(["triton", default_package("ae"), "-o", "loop"], ["loop", "symbolic link that loops"],
+                 id="triton-out-loop"),
+    # before: "cannot create output folder loop: File exists"
+    pytest.param([*_STYLIZE, "-o", "loop"], ["loop", "symbolic link that loops"], id="stylize-out-loop"),
+])
+def test_an_output_name_no_file_can_have_is_refused_before_any_work(tmp_path, args, fragments):
+    import cv2
+    import os
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "s.png"):
+        cv2.imwrite(str(tmp_path / "in" / name), np.full((24, 32, 3), 120, np.uint8))
+    os.symlink("loop", tmp_path / "loop")
+    done = run_cli(args, tmp_path)
+    assert_user_error(done, *fragments)
+    assert done.stdout == ""  # refused before any work
+    assert files(tmp_path) == ["in/a.png", "in/s.png", "loop"] and leftovers(tmp_path) == []

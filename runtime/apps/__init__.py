@@ -14,6 +14,7 @@ from typing import List
 
 from ..argtypes import alpha, floats, fraction, names, nonneg, path, positive_int, positive_ints, text, wxh  # noqa: F401
 from ..errors import FolderError, UsageError
+from ..folders import check_name
 
 # In `stylert --help` order: these, then each model family's own (its record's ``apps``), then TOOLS.
 COMMON = ("info", "train", "export", "verify")
@@ -48,6 +49,7 @@ _CREATED: List[Path] = []  # output folders this command made (cli.main removes 
 
 def out_folder(path: str) -> Path:
     out = Path(path)
+    check_name(out)  # a link that loops, a name too long: said before any work
     new = [p for p in [out, *out.parents] if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)

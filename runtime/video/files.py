@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
+from ..folders import check_name
 from .base import Sink, opencv_quiet
 
 SCHEME = "file"
@@ -44,6 +45,7 @@ def check(uri: str) -> None:
         return
     if os.path.isdir(path):
         raise VideoError(f"cannot write video {path}: it is a folder; name a file such as out.mp4")
+    check_name(path)  # a link that loops, a name too long (with .NAME.partial.EXT beside it)
     if Path(path).suffix.lower() not in CODECS:
         raise VideoError(f"cannot write video {path}: use .mp4, .avi, .mkv or .mov (or an img_%04d.png pattern)")
 
