@@ -23,6 +23,7 @@ from typing import Any, Dict, List
 
 from . import families, onnxfile
 from .errors import PackageError
+from .folders import describe
 
 # Version 2: AdaIN graphs take and give uint8 NHWC BGR frames (io.frame) and adain_full is
 # optional. Version 1 packages (float NCHW RGB graphs) still load: the pipeline converts.
@@ -175,7 +176,9 @@ def load(path: os.PathLike | str, *, check_hashes: bool = True) -> Package:
     path = Path(path)
     manifest = path / MANIFEST
     if not path.is_dir():
-        raise PackageError(f"model package not found: {path} (make one with `stylert export`)")
+        what = describe(path)  # a file, a device, a link that loops: said, never 'not found'
+        raise PackageError(f"{path} is {what}, not a model package folder (make one with `stylert export`)" if what
+                           else f"model package not found: {path} (make one with `stylert export`)")
     if not manifest.is_file():
         raise PackageError(f"{path} is not a stylert model package (no {MANIFEST}): "
                            f"make one with `stylert export`")

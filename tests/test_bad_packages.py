@@ -178,3 +178,17 @@ def test_external_data_inside_a_graph_is_found():
     assert onnxfile.external_data(model.SerializeToString()) == ["weights.bin"]
     with pytest.raises(ValueError):
         onnxfile.external_data(model.SerializeToString()[:100])
+
+
+@pytest.mark.parametrize("args, fragments", [
+    # before: "model package not found" of things that exist
+    pytest.param(["verify", "afile"], ["afile is a file, not a model package folder"], id="verify-a-file"),
+    pytest.param(["verify", "loop"], ["loop is a symbolic link that loops"], id="verify-a-looping-link"),
+    pytest.param(["bundle", "/dev/null", "-o", "b"], ["/dev/null is a character device"], id="bundle-a-device"),
+])
+def test_a_package_name_that_is_no_folder_is_named_for_what_it_is(tmp_path, args, fragments):
+    (tmp_path / "afile").write_text("not a package")
+    os.symlink("loop", tmp_path / "loop")
+    done = run_cli(args, tmp_path)
+    assert_user_error(done, *fragments, "stylert export")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "loop"]
