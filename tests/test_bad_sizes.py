@@ -143,3 +143,24 @@ def test_what_the_stylizer_still_takes(small_limit_stylizer):
     assert st(read_only).shape == (24, 32, 3)
     assert st(np.zeros((24, 64, 3), np.uint8)[:, ::2]).shape == (24, 32, 3)  # not contiguous
     assert st(np.full((1, 3, 8, 8), 1.05, np.float32)).shape == (1, 3, 8, 8)  # a resize's overshoot: clipped
+
+
+@pytest.mark.parametrize("call", [
+    # before: NaN latents / NaN images returned (decode refused them; these did not)
+    pytest.param(lambda ae, g: ae.encode(np.full((1, ae.in_dim), np.nan, np.float32)), id="autoencoder-encode-nan"),
+    pytest.param(lambda ae, g: ae.reconstruct(np.full((1, ae.in_dim), np.inf, np.float32)),
+                 id="autoencoder-reconstruct-inf"),
+    pytest.param(lambda ae, g: g.mapping(np.full((1, g.style_dim), np.nan, np.float32)), id="generator-mapping-nan"),
+    pytest.param(lambda ae, g: g.from_z(np.full((1, g.style_dim), np.nan, np.float32)), id="generator-from-z-nan"),
+    pytest.param(lambda ae, g: g.synthesis(np.full((1, g.num_ws, g.style_dim), np.inf, np.float32)),
+                 id="generator-synthesis-inf"),
+    pytest.param(lambda ae, g: g.synthesis(np.zeros((1, g.num_ws, g.style_dim), np.float32),
+                                           noise=[np.full((1, *s), np.nan, np.float32) for s in g.noise_shapes]),
+                 id="generator-noise-nan"),
+])
+def test_nan_or_infinite_inputs_to_the_autoencoder_and_generator_are_refused(call):
+    from stylert import AutoEncoder, Generator
+    from stylert.errors import UsageError
+
+    with pytest.raises(UsageError, match="NaN or infinite"):
+        call(AutoEncoder(), Generator())

@@ -6,12 +6,21 @@ from __future__ import annotations
 import logging
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
+
 from ..backends import Choice, Engine, open_engines
-from ..errors import PackageError
+from ..errors import PackageError, UsageError
 from ..package import Package, default_package, load
 from ..timing import Stages
 
 log = logging.getLogger("stylert")
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """Refuses NaN or infinite values in an array given to a pipeline, which the graphs would
+    carry through to a NaN result (an image of garbage, silently)."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UsageError(f"{what} hold NaN or infinite values")
 
 
 def open_pipeline(package, kind: str, who: str, backend: str, precision: str,

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import UsageError
 from ..limits import at_most
 from ..package import Package
-from . import Pipeline
+from . import Pipeline, check_finite
 
 
 class AutoEncoder(Pipeline):
@@ -34,6 +34,7 @@ class AutoEncoder(Pipeline):
         x = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
         if x.shape[1] != self.in_dim:
             raise UsageError(f"inputs must have {self.in_dim} values ({self.image_shape}), got {x.shape[1]}")
+        check_finite(x, "inputs")
         with self.stages("encoder"):
             return self.engines["encoder"].run({"x": x})
 
@@ -43,8 +44,7 @@ class AutoEncoder(Pipeline):
         z = z[None] if z.ndim == 1 else z
         if z.ndim != 2 or z.shape[1] != self.latent:  # (a reshape would split 3 x 4 into 6 x 2)
             raise UsageError(f"latents must be (N, {self.latent}), got shape {z.shape}")
-        if not np.isfinite(z).all():
-            raise UsageError("latents hold NaN or infinite values")
+        check_finite(z, "latents")
         with self.stages("decoder"):
             return self.engines["decoder"].run({"z": z}).reshape(len(z), *self.image_shape)
 

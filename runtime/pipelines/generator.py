@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UsageError
 from ..images import to_hwc8
 from ..package import Package
-from . import Pipeline
+from . import Pipeline, check_finite
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -58,6 +58,7 @@ class Generator(Pipeline):
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.style_dim:
             raise UsageError(f"z must be (N, {self.style_dim}), got {z.shape}")
+        check_finite(z, "z vectors")
         with self.stages("mapping"):
             return self.engines["mapping"].run({"z": z})
 
@@ -98,7 +99,10 @@ class Generator(Pipeline):
         ws = np.asarray(ws, np.float32)
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.style_dim):
             raise UsageError(f"ws must be (N, {self.num_ws}, {self.style_dim}), got {ws.shape}")
+        check_finite(ws, "ws")
         noise = noise if noise is not None else self.noise(len(ws), noise_mode, noise_seed)
+        for n in noise:
+            check_finite(np.asarray(n), "noise maps")
         feeds = {"ws": ws, **{f"noise_{i}": n for i, n in enumerate(noise)}}
         with self.stages("synthesis"):
             img = self.engines["synthesis"].run(feeds)
