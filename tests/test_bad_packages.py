@@ -192,3 +192,12 @@ def test_a_package_name_that_is_no_folder_is_named_for_what_it_is(tmp_path, args
     done = run_cli(args, tmp_path)
     assert_user_error(done, *fragments, "stylert export")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "loop"]
+
+
+def test_an_empty_package_name_given_to_a_pipeline_is_refused():
+    # before: read as None, the bundled package (as `--package ""` was on the command line)
+    from stylert import Stylizer
+    from stylert.errors import UsageError
+
+    with pytest.raises(UsageError, match="package '' names no folder"):
+        Stylizer(package="")

@@ -29,7 +29,9 @@ def open_pipeline(package, kind: str, who: str, backend: str, precision: str,
     """What every pipeline's constructor does: the package (the bundled one of ``kind`` when
     None), checked to be of ``kind``, its engines and the backend choice (logged).
     ``cuda_graphs``: see backends.open_engines (Pipeline.over puts a pipeline on them)."""
-    pkg = package if isinstance(package, Package) else load(package or default_package(kind))
+    if isinstance(package, (str, bytes)) and not package:  # (an unset variable): never the bundled one
+        raise UsageError("package '' names no folder: give a package folder, or None for the bundled one")
+    pkg = package if isinstance(package, Package) else load(default_package(kind) if package is None else package)
     if pkg.kind != kind:
         raise PackageError(f"{pkg.path} is a {pkg.kind} package; the {who} needs a {kind} package "
                            f"(stylert export {kind})")
