@@ -318,3 +318,26 @@ def test_an_output_name_no_file_can_have_is_refused_before_any_work(tmp_path, ar
     assert_user_error(done, *fragments)
     assert done.stdout == ""  # refused before any work
     assert files(tmp_path) == ["in/a.png", "in/s.png", "loop"] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("make, fragments", [
+    # before: a ValueError traceback (could not convert string to float)
+    pytest.param(lambda: {"w": np.array(["a", "b"])}, ["w.npz", "holds <U1 values, not numbers"], id="strings"),
+    # before: "wrote 0 images", exit 0
+    pytest.param(lambda: {"w": np.zeros((0, 64), np.float32)}, ["w.npz", "holds no w vectors"], id="empty"),
+    # before: all of them rendered in one batch: killed for memory (exit 137) at 200000
+    pytest.param(lambda: {"w": np.zeros((100001, 64), np.float32)}, ["w.npz", "100001", "above the limit of 100000"],
+                 id="above-the-limit"),
+])
+def test_generate_projected_w_that_cannot_be_rendered_is_one_line(tmp_path, make, fragments):
+    np.savez_compressed(tmp_path / "w.npz", **make())
+    done = run_cli(["generate", "--projected-w", "w.npz", "-o", "g"], tmp_path)
+    assert_user_error(done, *fragments)
+    assert files(tmp_path) == ["w.npz"]
+
+
+def test_generate_projected_w_renders_in_batches(tmp_path):
+    np.savez(tmp_path / "w.npz", w=np.zeros((10, 64), np.float32))
+    done = run_cli(["generate", "--projected-w", "w.npz", "--batch", "4", "-o", "g"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert files(tmp_path / "g") == [f"projected{i:04d}.png" for i in range(10)]

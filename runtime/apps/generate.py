@@ -68,11 +68,12 @@ def command(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'mix.png'} (layers {layers} from the column seeds)")
         return 0
     if args.projected_w:
-        imgs = g.synthesis(projected(g, args.projected_w), args.noise_mode)
+        ws = projected(g, args.projected_w)
         out = out_folder(args.out)
-        for i, x in enumerate(imgs):
-            write_image(out / f"projected{i:04d}.png", to_hwc8(x))
-        print(f"wrote {len(imgs)} images to {out}")
+        for at in range(0, len(ws), args.batch):  # (before: all in one batch, killed for memory at 200000)
+            for i, x in enumerate(g.synthesis(ws[at:at + args.batch], args.noise_mode), at):
+                write_image(out / f"projected{i:04d}.png", to_hwc8(x))
+        print(f"wrote {len(ws)} images to {out}")
         return 0
     seeds = parse_ints(given(args.seeds, "0-7"))
     grid, shown = images(g, seeds, out_folder(args.out), trunc, args.noise_mode, args.batch)
@@ -190,6 +191,11 @@ def projected(gen: Generator, path: str) -> np.ndarray:
     key = "ws" if "ws" in arrays else "w" if "w" in arrays else None
     if key is None:
         raise UsageError(f"{path} has no 'w' or 'ws' array (it has {', '.join(arrays)})")
+    if arrays[key].dtype.kind not in "biuf":  # before: a ValueError traceback (strings)
+        raise UsageError(f"{path}: {key} holds {arrays[key].dtype} values, not numbers: give float w vectors")
+    if arrays[key].ndim == 0 or len(arrays[key]) == 0:  # before: 'wrote 0 images'
+        raise UsageError(f"{path}: {key} holds no w vectors")
+    at_most(len(arrays[key]), "seeds", f"{path}: the number of {key} vectors,")  # images one run makes
     w = np.asarray(arrays[key], np.float32)
     if not np.isfinite(w).all():  # before: rendered and written as images
         raise UsageError(f"{path}: {key} holds NaN or infinite values")
