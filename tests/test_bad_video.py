@@ -238,3 +238,11 @@ def test_a_source_that_exists_but_is_no_video_says_what_it_is(tmp_path, source, 
     done = run_cli(["live", "--source", source, "--output", "out.mp4", "--max-frames", "2"], tmp_path, timeout=60)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "loop"]
     assert_user_error(done, *fragments)
+
+
+@pytest.mark.parametrize("source", ["rtsp://127.0.0.1:9/cam", "http://127.0.0.1:9/video.mjpg"])
+def test_a_stream_that_does_not_open_is_not_called_a_camera(tmp_path, source):
+    # before: "is a camera connected, and free?" of a network stream
+    done = run_cli(["live", "--source", source, "--output", "none", "--max-frames", "2"], tmp_path, timeout=120)
+    err = assert_user_error(done, source, "is the stream up and reachable")
+    assert "camera" not in err

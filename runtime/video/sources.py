@@ -88,7 +88,9 @@ class CaptureSource(Source):
         self.cap = _open_interruptibly(target, api)
         if not self.cap.isOpened():
             raise VideoError(f"cannot open source {self.name}: "
-                             + ("is a camera connected, and free?" if live else
+                             + ("is the stream up and reachable from here (address, port, path)?"
+                                if isinstance(target, str) and target.startswith(uris.STREAMS) else
+                                "is a camera connected, and free?" if live else
                                 "it holds no video OpenCV can read (or no frames at all)"
                                 if isinstance(target, str) and os.path.isfile(target) else
                                 "does it exist and is it a video?"))
