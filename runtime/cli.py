@@ -19,7 +19,7 @@ from typing import List, Optional
 
 from . import __version__
 from .apps import app_modules, remove_unused_outputs
-from .errors import StylertError, UsageError
+from .errors import StylertError, UsageError, one_line
 from .images import MAX_PIXELS_PROBLEM
 
 
@@ -53,7 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stdout.flush()  # a closed or full stdout shows here, where it is handled, not at exit
         return code
     except StylertError as e:
-        print(f"stylert: error: {e}", file=sys.stderr)
+        print(f"stylert: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("stylert: interrupted", file=sys.stderr)

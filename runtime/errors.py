@@ -8,6 +8,12 @@ tell a bad package from a bad image, and every message names the problem and the
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line: line breaks and other control characters (in a file name, say)
+    written as escapes, so an error stays the one line a script can read."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
 class StylertError(Exception):
     """A mistake the user can fix: its message is one line naming the thing and the fix."""
 

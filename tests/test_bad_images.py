@@ -219,3 +219,15 @@ def test_a_many_frame_image_says_only_its_first_frame_is_used(work):
     assert lines == ["anim.gif holds 3 frames (an animated image or a multi-page TIFF): only the first is used",
                      "pages.tiff holds 3 frames (an animated image or a multi-page TIFF): only the first is used"]
     assert files(work / "out") == ["anim.png", "good.png"]
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["stylize", "bad\nname.png", *STYLE, "-o", "out"], id="stylize-missing"),
+    pytest.param(["stylize", "text\n.jpg", *STYLE, "-o", "out"], id="stylize-unreadable"),  # the batch's own line
+    pytest.param(["live", "--source", "x\ny.mp4", "--output", "none"], id="live-source"),
+])
+def test_a_name_with_a_line_break_is_still_one_error_line(work, args):
+    # before: the name's line break split the error line in two
+    (work / "text\n.jpg").write_text("not a picture\n")
+    done = run_cli(args, work)
+    assert_user_error(done, "\\n")

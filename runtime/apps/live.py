@@ -27,7 +27,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import VideoError
+from ..errors import VideoError, one_line
 from ..folders import check_report, write_report
 from ..images import ASSETS, expand
 from ..sysinfo import peak_rss_mb
@@ -128,7 +128,7 @@ def command(args: argparse.Namespace) -> int:
     summary = run(opt)
     print(describe(summary))
     if summary["error"]:  # the reason on stderr too, as every command's error line
-        print(f"stylert: error: {summary['error']}", file=sys.stderr)
+        print(f"stylert: error: {one_line(summary['error'])}", file=sys.stderr)
         return 2
     if summary["stopped_by"] == "signal":  # the outputs are complete, but an interrupted command never says 0
         print("stylert: interrupted (the outputs written so far are complete)", file=sys.stderr)

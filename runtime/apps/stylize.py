@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ImageError
+from ..errors import ImageError, one_line
 from . import alpha, floats, out_folder, path, pipeline_options, positive_int
 
 
@@ -80,7 +80,7 @@ def command(args: argparse.Namespace) -> int:
             bar.update()
     bar.close()
     for line in failed:
-        print(f"stylert: error: {line}", file=sys.stderr)
+        print(f"stylert: error: {one_line(line)}", file=sys.stderr)
     print(f"wrote {total - len(failed)} of {total} images to {out}")
     return 2 if failed else 0
 
