@@ -246,3 +246,14 @@ def test_a_stream_that_does_not_open_is_not_called_a_camera(tmp_path, source):
     done = run_cli(["live", "--source", source, "--output", "none", "--max-frames", "2"], tmp_path, timeout=120)
     err = assert_user_error(done, source, "is the stream up and reachable")
     assert "camera" not in err
+
+
+def test_every_live_style_is_read_before_the_run(tmp_path):
+    # before: only the first was read; a second one that cannot be read ran, exit 0, and would
+    # end the run when the n key reached it
+    cv2.imwrite(str(tmp_path / "good.png"), np.full((24, 32, 3), 120, np.uint8))
+    (tmp_path / "bad.png").write_text("not a picture")
+    done = run_cli(["live", "--source", "demo", "--max-frames", "2", "--output", "out.mp4", "--style", "good.png",
+                    "--style", "bad.png"], tmp_path)
+    assert_user_error(done, "bad.png", "not a readable image")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.png", "good.png"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import VideoError, one_line
 from ..folders import check_report, write_report
-from ..images import ASSETS, expand
+from ..images import ASSETS, expand, read_image
 from ..sysinfo import peak_rss_mb
 from ..limits import pixels
 from ..pipelines.stylizer import Stylizer
@@ -202,6 +202,8 @@ def run(opt: LiveOptions) -> Dict:
     if opt.width and opt.height:  # the capture size (the demo source makes frames of it)
         pixels(opt.width, opt.height, f"--width {opt.width} --height {opt.height}")
     styles = style_files(opt.styles)
+    for style in styles:  # each read now: one that cannot be used is said before the run, not at its n key
+        read_image(style)
     stop = threading.Event()
     previous = {}  # Ctrl-C and SIGTERM end the loop cleanly (signals reach the main thread only)
     source = capture = sinks = None
