@@ -231,3 +231,15 @@ def test_a_name_with_a_line_break_is_still_one_error_line(work, args):
     (work / "text\n.jpg").write_text("not a picture\n")
     done = run_cli(args, work)
     assert_user_error(done, "\\n")
+
+
+def test_a_style_folder_goes_on_past_a_bad_style(work):
+    # before: the run ended at the bad style, the styles after it never run, no summary
+    (work / "styles").mkdir()
+    for name in ("1.png", "3.png"):
+        cv2.imwrite(str(work / "styles" / name), np.full((24, 32, 3), 60, np.uint8))
+    (work / "styles" / "2.png").write_text("not a picture")
+    done = run_cli(["stylize", "good.png", "--style", "styles", "-o", "out"], work)
+    assert_user_error(done, "styles/2.png", "not a readable image")
+    assert "wrote 2 of 3 images" in done.stdout
+    assert files(work / "out") == ["good_1.png", "good_3.png"]

@@ -64,10 +64,17 @@ def command(args: argparse.Namespace) -> int:
     st = Stylizer(args.package, backend=args.backend, precision=args.precision, unverified=args.unverified)
     print(st.choice)  # stdout: stderr is for the one error line
     mask = read_image(args.mask)[..., 0] if args.mask else None
-    failed, total = [], len(files) * len(runs)
+    failed, total, written = [], len(files) * len(runs), 0
     bar = tqdm(total=total, desc="stylize", unit="image", disable=None if total > 1 else True)  # None: TTY only
     for styles in runs:
-        st.set_style(styles, args.weights, background=args.style_bg)
+        try:
+            st.set_style(styles, args.weights, background=args.style_bg)
+        except ImageError as e:
+            if not folder:  # the one style (or mix): nothing can be made
+                raise
+            failed.append(str(e))  # a style folder goes on past a bad style, as the contents do
+            bar.update(len(files))
+            continue
         for f in files:
             try:
                 img = read_image(f)
@@ -75,13 +82,14 @@ def command(args: argparse.Namespace) -> int:
                     img = resize_short(img, args.size)
                 result = st(img, alpha=args.alpha, preserve_color=args.preserve_color, mask=mask)
                 write_image(out / name(f, styles, folder, args.ext), result)
+                written += 1
             except ImageError as e:
                 failed.append(str(e) if str(f) in str(e) else f"{f}: {e}")
             bar.update()
     bar.close()
     for line in failed:
         print(f"stylert: error: {one_line(line)}", file=sys.stderr)
-    print(f"wrote {total - len(failed)} of {total} images to {out}")
+    print(f"wrote {written} of {total} images to {out}")
     return 2 if failed else 0
 
 
