@@ -257,3 +257,13 @@ def test_every_live_style_is_read_before_the_run(tmp_path):
                     "--style", "bad.png"], tmp_path)
     assert_user_error(done, "bad.png", "not a readable image")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.png", "good.png"]
+
+
+def test_a_link_to_a_video_device_is_a_camera(tmp_path):
+    # /dev/v4l/by-id/usb-...-video-index0 names a camera by a link to /dev/videoN (before: read
+    # as a file: "source not found", or now "a symbolic link to nothing")
+    from stylert.video import uri
+
+    os.symlink("/dev/video77", tmp_path / "usb-cam-video-index0")
+    assert uri.source(str(tmp_path / "usb-cam-video-index0")).kind == "v4l2"
+    assert uri.source(f"file://{tmp_path / 'usb-cam-video-index0'}").kind == "v4l2"

@@ -51,7 +51,7 @@ def source(text: str) -> Uri:
     path = _path(text)
     if not path:
         raise VideoError(f"--source {text} names no file: write file://PATH, e.g. file://clip.mp4")
-    if path.startswith("/dev/video"):
+    if path.startswith("/dev/video") or os.path.realpath(path).startswith("/dev/video"):  # (/dev/v4l/by-id/...)
         return Uri("v4l2", path, text)
     if os.path.isdir(path):
         return Uri("folder", path, text)
