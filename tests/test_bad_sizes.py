@@ -164,3 +164,23 @@ def test_nan_or_infinite_inputs_to_the_autoencoder_and_generator_are_refused(cal
 
     with pytest.raises(UsageError, match="NaN or infinite"):
         call(AutoEncoder(), Generator())
+
+
+@pytest.mark.parametrize("mask, words", [
+    # before: clipped to [0, 1]: a 0..255 float mask was all foreground, silently
+    pytest.param(np.full((16, 16), 200.0, np.float32), r"mask: float pixels span 200\.\.200", id="float-0-255"),
+    pytest.param(np.full((16, 16), 255, np.int64), r"mask: float pixels span 255\.\.255", id="int-0-255"),
+    pytest.param(np.full((16, 16), -3.0, np.float32), r"mask: float pixels span -3\.\.-3", id="float-negative"),
+    # before: a plain ValueError from the kernel, not an ImageError
+    pytest.param(np.full((16, 16), np.nan, np.float32), "mask has NaN or infinite pixels", id="float-nan"),
+])
+def test_a_mask_off_the_0_1_scale_is_refused(mask, words):
+    from stylert import Stylizer
+    from stylert.errors import ImageError
+
+    st = Stylizer()
+    style = np.full((32, 32, 3), 100, np.uint8)
+    st.set_style(style, background=style[::-1])
+    with pytest.raises(ImageError, match=words):
+        st(np.zeros((16, 16, 3), np.uint8), mask=mask)
+    assert st(np.zeros((16, 16, 3), np.uint8), mask=np.ones((16, 16), np.int64)).shape == (16, 16, 3)  # 0/1: taken

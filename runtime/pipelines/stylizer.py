@@ -307,6 +307,9 @@ class Stylizer(Pipeline):
             m = m.astype(np.float32)
         elif m.dtype == np.uint8:
             m = m.astype(np.float32) * (1.0 / 255.0)
+        else:  # float (or other whole numbers) in [0, 1]: 0..255 or NaN refused, never clipped to all foreground
+            m = m.astype(np.float32)
+            check_float_pixels(m, "mask")
         m = cv2.resize(m.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         fh, fw = fsize  # features cover the padded frame; the mask covers the frame
         ph, pw = fh * 8, fw * 8
