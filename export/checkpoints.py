@@ -20,12 +20,15 @@ import torch
 from torch import nn
 
 from stylert.errors import CheckpointError
+from stylert.folders import describe
 
 
 def load_file(path: os.PathLike | str, *, allow_pickle: bool = False) -> Any:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        what = describe(path)
+        raise CheckpointError(f"checkpoint {path} is {what}, not a checkpoint file" if what
+                              else f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as e:  # "Unsupported global": it names Python objects

@@ -38,6 +38,7 @@ UNREADABLE = "not a readable PyTorch checkpoint"
     pytest.param(wrong_model, ["does not match AutoEncoder", "mis-shaped"], id="state-dict-of-another-model"),
     pytest.param(lambda p: torch.save({"args": argparse.Namespace(lr=0.1)}, p), ["--unsafe-pickle"],
                  id="needs-a-custom-class"),
+    pytest.param(lambda p: p.mkdir(), ["is a folder, not a checkpoint file"], id="a-folder"),
 ])
 def test_bad_checkpoint_is_refused(tmp_path, make, fragments):
     make(tmp_path / "a.pth")
