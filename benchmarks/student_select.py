@@ -9,6 +9,9 @@ benchmarks/quality.py feeds the runtime (content at a 384-px longer side, style 
   out of every AdaIN recipe), mate's FreshFlower and YellowFlower; styles gnome's wood-l,
   mate's Ubuntu-Mate-Radioactive, colobot's mars004, green02, chili02. All of data_fetch's
   held-out tenth, never trained on.
+- val_paintings: the same 3 contents with the 8 val paintings of stylert.export.quality's
+  painting_split (24 pairs; its median, not its mean: a painting whose texture the content
+  already nears gives a large negative figure that would swamp the mean).
 
     python benchmarks/student_select.py CKPT...          # adain.pt files or adain-student.train.pt states
     python benchmarks/student_select.py --peer           # the peer's figures (cached beside RUN or here)
@@ -28,7 +31,7 @@ import torch
 
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # peer.py
-from stylert.export.quality import figures, fit
+from stylert.export.quality import figures, fit, painting_split
 from stylert.export.models import load
 from stylert.export.models.adain import AdaINNet
 from stylert.images import resize_short
@@ -57,6 +60,9 @@ def pairs(split):
         contents = [(cv2.cvtColor(photos()["chelsea"], cv2.COLOR_RGB2BGR), "chelsea")]
         contents += [(cv2.imread(_find(p)), n) for p, n in VAL_CONTENTS.items()]
         styles = [(_find(p), n) for p, n in VAL_STYLES.items()]
+        if split == "val_paintings":
+            paintings = [i.path for i in data_fetch.cached() if i.role == "painting"]
+            styles = [(p, Path(p).stem) for p in painting_split(paintings)[0]]
     return [(fit(c, SIDE), cn, s, sn) for c, cn in contents for s, sn in styles]
 
 
@@ -95,8 +101,16 @@ def score(fn, split):
     return rows
 
 
-def mean(rows):
-    return {k: float(np.mean([r[k] for r in rows])) for k in ("colour_moved", "texture_moved", "structure_kept")}
+SPLITS = ("val", "val_paintings", "test")
+
+
+def mean(rows, split="val"):
+    f = np.median if split == "val_paintings" else np.mean
+    return {k: float(f([r[k] for r in rows])) for k in ("colour_moved", "texture_moved", "structure_kept")}
+
+
+def line(r):
+    return " | ".join(f"{sp} {fmt(r[sp])}" for sp in SPLITS if sp in r)
 
 
 def fmt(m):
@@ -104,22 +118,22 @@ def fmt(m):
 
 
 def evaluate(net):
-    return {sp: mean(score(lambda c, s: run_net(net, c, s), sp)) for sp in ("val", "test")}
+    return {sp: mean(score(lambda c, s: run_net(net, c, s), sp), sp) for sp in SPLITS}
 
 
 def peer():
     cache = Path(os.environ.get("STYLERT_PEER_FIGURES", Path.home() / ".cache" / "stylert" / "peer-figures.json"))
-    if cache.exists():
+    if cache.exists() and all(sp in json.loads(cache.read_text()) for sp in SPLITS):
         return json.loads(cache.read_text())
     from peer import peer_for
     res = {}
-    for sp in ("val", "test"):
+    for sp in SPLITS:
         fns = {}
         def fn(c, s):
             if s not in fns:
                 fns[s] = peer_for(s)[0]
             return fns[s](c)
-        res[sp] = mean(score(fn, sp))
+        res[sp] = mean(score(fn, sp), sp)
     cache.write_text(json.dumps(res, indent=1))
     return res
 
@@ -144,7 +158,7 @@ def watch(run):
                 r["step"] = step
                 with open(log, "a") as f:
                     f.write(json.dumps(r) + "\n")
-                print(step, "val", fmt(r["val"]), "| test", fmt(r["test"]), flush=True)
+                print(step, line(r), flush=True)
         if (run / "DONE").exists():
             return
         time.sleep(20)
@@ -156,9 +170,9 @@ if __name__ == "__main__":
         watch(a[1])
     elif a and a[0] == "--peer":
         p = peer()
-        print("peer val", fmt(p["val"]), "| test", fmt(p["test"]))
+        print("peer", line(p))
     else:
         for path in a:
             net, _ = net_from(path)
             r = evaluate(net)
-            print(path, "val", fmt(r["val"]), "| test", fmt(r["test"]), flush=True)
+            print(path, line(r), flush=True)

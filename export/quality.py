@@ -59,3 +59,11 @@ def figures(content: np.ndarray, out: np.ndarray, style: np.ndarray) -> Dict[str
     return {"colour_moved": moved(colour_stats, content, out, style),
             "texture_moved": moved(texture_stats, content, out, style),
             "structure_kept": float(np.corrcoef(edges(content), edges(out))[0, 1])}
+
+
+def painting_split(paths):
+    """(val, test) of the benchmark's paintings (data_fetch's gcompris-qt-data "painting"
+    role): every third by name chooses checkpoints (benchmarks/student_select.py), the rest
+    only measure (benchmarks/quality.py). Fixed before any model was scored on them."""
+    ordered = sorted(paths)
+    return ordered[::3], [p for i, p in enumerate(ordered) if i % 3]

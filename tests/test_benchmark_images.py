@@ -119,3 +119,12 @@ def test_paintings_are_reassembled_and_photos_keep_their_licences(tmp_path):
     assert np.array_equal(cv2.imread(str(found[1][0])), bison)
     images = data_fetch.extracted_images(tmp_path, "gcompris-qt-data", "3.1-2")
     assert [i.role for i in images] == ["photo"] and images[0].held_out  # the 100-px painting is under MIN_SIDE
+
+
+def test_the_paintings_split_is_fixed_and_disjoint():
+    from stylert.export.quality import painting_split
+
+    paths = [f"/p/{c}.png" for c in "qwertyuiopasdfghjklzxc"]  # 22, as GCompris has
+    val, test = painting_split(paths)
+    assert (len(val), len(test)) == (8, 14) and not set(val) & set(test) and set(val) | set(test) == set(paths)
+    assert painting_split(list(reversed(paths))) == (val, test)  # by name, not by the order found
