@@ -87,7 +87,7 @@ def extract(tree: Path) -> List[Tuple[Path, str, str, str]]:
     found = []
     res = qt_resources.read(tree / RCC / PAINTINGS)
     tiles = {k.rsplit("/", 1)[-1]: v for k, v in res.items() if k.endswith(".webp")}
-    readme = next(v for k, v in res.items() if k.endswith("image/README")).decode()
+    readme = next((v for k, v in res.items() if k.endswith("image/README")), b"").decode()
     holder = "; ".join(re.findall(r"^\s*Copyright\s+(.+)$", readme, re.M)) + " (WebMuseum)"
     for key in sorted(k for k in res if re.search(r"/board/board\d+_0\.qml$", k)):
         picture, title = assemble(res[key].decode(), tiles)
