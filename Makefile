@@ -61,10 +61,11 @@ style-data: setup
 	$(BIN)/python -m stylert.export.data_fetch
 
 # The distilled student: the bundled AdaIN default (export/defaults/adain.* and its package).
-# Three stages: the distilled student (1.1 h on a 2-core CPU); 3000 more decoder steps with a
+# Four stages: the distilled student (1.1 h on a 2-core CPU); 3000 more decoder steps with a
 # stronger style weight and the structure term (39 min on one thread); 3500 more at a lower
-# rate and a stronger structure term (1.4 h on one thread; the step chosen on the val split,
-# see the card). An interrupted stage continues. Judge a new one with benchmarks/quality.py and
+# rate and a stronger structure term (1.4 h on one thread); 1500 more with style weight 0.6 and
+# the colour term (27 min on one thread; stages 3 and 4 stop at the step chosen on the val
+# splits, see the card). An interrupted stage continues. Judge a new one with benchmarks/quality.py and
 # student_select.py (--watch scores a running stage) before committing it.
 STUDENT := --data debian --size 96 --batch 4 --steps 10000 --distill-steps 2000 --every 500 \
   --style-weight 0.1 --recon-weight 5000
@@ -72,11 +73,14 @@ STUDENT2 := --data debian --size 96 --batch 4 --every 250 --recon-weight 5000 --
   --style-weight 0.3 --structure-weight 200
 STUDENT3 := --data debian --size 96 --batch 4 --every 250 --recon-weight 5000 --steps 3500 --lr 1e-4 \
   --style-weight 0.3 --structure-weight 400
+STUDENT4 := --data debian --size 96 --batch 4 --every 250 --recon-weight 5000 --steps 1500 --lr 1e-4 \
+  --style-weight 0.6 --structure-weight 400 --colour-weight 30000
 student: style-data
 	$(BIN)/stylert train student $(STUDENT) --out runs/student --resume
 	$(BIN)/stylert train student $(STUDENT2) --init runs/student/adain.pt --out runs/student2/train --resume
 	$(BIN)/stylert train student $(STUDENT3) --init runs/student2/train/adain.pt --out runs/student3/train --resume
-	cp runs/student3/train/adain.pt runs/student3/train/adain.md runs/student3/train/adain.png export/defaults/
+	$(BIN)/stylert train student $(STUDENT4) --init runs/student3/train/adain.pt --out runs/student4/train --resume
+	cp runs/student4/train/adain.pt runs/student4/train/adain.md runs/student4/train/adain.png export/defaults/
 	$(call BUNDLE,adain)
 
 # The teacher-size model (the VGG-16 HED encoder and a full decoder): a package to build,

@@ -74,17 +74,17 @@ def test_adain_default_stylises_held_out_pairs():
             rows.append(figures(content, out, style))
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     assert len(rows) == 4
-    # Floors under what the bundled default (the student after its third stage) measured here:
-    # colour 0.921, texture 0.758, structure 0.468 (worst 0.333). The second-stage student before
-    # it (0.909, 0.761, 0.479, worst 0.363) fails them on colour: on these four pairs it keeps a
-    # little more structure (on benchmarks/quality.py's 16 pairs the new one leads on all three:
-    # 0.85 / 0.75 / 0.43 against 0.81 / 0.73 / 0.41). The first-stage student (0.86, 0.78, 0.43,
-    # worst 0.34) fails on colour and structure, the random-encoder default (0.79, 0.76, 0.33) on
-    # all three. An unrelated image keeps structure ~0.03.
-    assert mean["colour_moved"] > 0.915, mean
-    assert mean["texture_moved"] > 0.72, mean
-    assert mean["structure_kept"] > 0.45, mean
-    assert min(r["structure_kept"] for r in rows) > 0.31, rows  # every picture still shows its content
+    # Floors under what the bundled default (the student after its fourth stage) measured here:
+    # colour 0.908, texture 0.772, structure 0.491 (worst 0.358). The third-stage student before
+    # it (0.921, 0.758, 0.468, worst 0.333) fails them on texture and structure (it moved colour a
+    # little further on these four pairs: the colour floor is under the new one's, not raised).
+    # The second-stage student (0.909, 0.761, 0.479) fails on texture and structure, the first
+    # (0.86, 0.78, 0.43) on colour and structure, the random-encoder default (0.79, 0.76, 0.33)
+    # on all three. An unrelated image keeps structure ~0.03.
+    assert mean["colour_moved"] > 0.90, mean
+    assert mean["texture_moved"] > 0.765, mean
+    assert mean["structure_kept"] > 0.48, mean
+    assert min(r["structure_kept"] for r in rows) > 0.34, rows  # every picture still shows its content
 
 
 @pytest.mark.skipif("stylegan" not in KINDS, reason="no StyleGAN default yet")
