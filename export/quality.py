@@ -64,6 +64,6 @@ def figures(content: np.ndarray, out: np.ndarray, style: np.ndarray) -> Dict[str
 def painting_split(paths):
     """(val, test) of the benchmark's paintings (data_fetch's gcompris-qt-data "painting"
     role): every third by name chooses checkpoints (benchmarks/student_select.py), the rest
-    only measure (benchmarks/quality.py). Fixed before any model was scored on them."""
+    only measure (benchmarks/quality.py). By name, not by any figure."""
     ordered = sorted(paths)
     return ordered[::3], [p for i, p in enumerate(ordered) if i % 3]
