@@ -38,11 +38,13 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from stylert.errors import UsageError
 
+from . import gcompris
+
 log = logging.getLogger(__name__)
 
 # package -> role: "picture" (wallpapers: photographs and artwork, content or style),
-# "texture" (game textures: styles) or "benchmark" (see EXTRACTED). lomiri-wallpapers is a metapackage: its images are in
-# the two versioned packages.
+# "texture" (game textures: styles) or "benchmark" (see EXTRACTED). lomiri-wallpapers is a
+# metapackage: its images are in the two versioned packages.
 PACKAGES: Dict[str, str] = {
     "gnome-backgrounds": "picture",
     "plasma-workspace-wallpapers": "picture",
@@ -58,7 +60,7 @@ PACKAGES: Dict[str, str] = {
 # Packages whose images are inside other files: a function of the extracted tree giving
 # [(image path, role, licence, copyright)]. Their roles ("painting", "photo") are for the
 # quality benchmark only: every image is held out and no recipe reads those roles.
-EXTRACTED = {"gcompris-qt-data": "gcompris"}
+EXTRACTED = {"gcompris-qt-data": gcompris.extract}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_SIDE = 128  # smaller files are icons, thumbnails, previews
 HELD_OUT_ONE_IN = 10
@@ -298,11 +300,8 @@ def list_images(tree: Path, package: str, version: str, role: str,
 
 def extracted_images(tree: Path, package: str, version: str) -> List[Image]:
     """The images EXTRACTED[package] takes out of the package's files, all held out."""
-    import importlib
-
-    found = importlib.import_module(f".{EXTRACTED[package]}", __package__).extract(tree)
     images = []
-    for path, role, licence, holder in found:
+    for path, role, licence, holder in EXTRACTED[package](tree):
         size = _size(path)
         if size and min(size) >= MIN_SIDE:
             images.append(Image(str(path), package, version, role, licence, holder, size[0], size[1],
