@@ -207,7 +207,7 @@ def test_opencv_quiet_works_with_either_spelling_of_the_log_level(monkeypatch):
 
     import cv2
 
-    from stylert.video.base import opencv_quiet
+    from stylert.images import opencv_quiet
 
     levels = [3]
 

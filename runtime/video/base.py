@@ -13,8 +13,6 @@ from typing import Any, List, Optional
 import cv2
 import numpy as np
 
-from ..images import opencv_quiet  # noqa: F401  (the video layer's, kept in images.py for the decoders)
-
 
 class Source:
     live = False    # live: frames come in real time and may be dropped; else read in order
@@ -78,5 +76,3 @@ def burn_status(img: np.ndarray, text: str) -> np.ndarray:
     cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
     cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
-
-

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import VideoError
 from ..folders import check_name
-from .base import Sink, opencv_quiet
+from ..images import opencv_quiet
+from .base import Sink
 
 SCHEME = "file"
 EXAMPLE = "file://out.mp4 (or a path: .mp4 .avi .mkv .mov, img_%04d.png)"

@@ -16,9 +16,9 @@ import numpy as np
 
 from ..errors import ImageError, VideoError
 from ..folders import describe
-from ..images import expand, read_image
+from ..images import expand, opencv_quiet, read_image
 from . import uri as uris
-from .base import Source, opencv_quiet
+from .base import Source
 from .browser import open_browser
 from .demo import DemoScene
 
