@@ -202,12 +202,16 @@ def describe(path: Union[str, os.PathLike]) -> str:
     return "not a regular file"
 
 
+def xdg_cache_home() -> str:
+    """$XDG_CACHE_HOME, or ~/.cache where it is unset or relative (the XDG spec: a relative
+    path is invalid and must be ignored)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return xdg if os.path.isabs(xdg) else os.path.expanduser("~/.cache")
+
+
 def cache_root() -> Path:
     """stylert's cache folder (engines, backend verdicts): $STYLERT_CACHE, else the XDG cache."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(xdg):  # the XDG spec: a relative path is invalid and must be ignored
-        xdg = os.path.expanduser("~/.cache")
-    return Path(os.environ.get("STYLERT_CACHE") or os.path.join(xdg, "stylert")).absolute()
+    return Path(os.environ.get("STYLERT_CACHE") or os.path.join(xdg_cache_home(), "stylert")).absolute()
 
 
 def quiet_onnxruntime_telemetry() -> None:
@@ -218,9 +222,7 @@ def quiet_onnxruntime_telemetry() -> None:
     ORT_DISABLE_TELEMETRY the user set is kept."""
     if os.environ.get("ORT_DISABLE_TELEMETRY"):
         return
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = xdg if os.path.isabs(xdg) else os.path.expanduser("~/.cache")
-    there = os.path.abspath(os.path.join(base, "Microsoft", "DeveloperTools", ".onnxruntime"))
+    there = os.path.abspath(os.path.join(xdg_cache_home(), "Microsoft", "DeveloperTools", ".onnxruntime"))
     while not os.path.lexists(there) and os.path.dirname(there) != there:
         there = os.path.dirname(there)  # the nearest folder that exists: ORT makes the rest
     if not (os.path.isdir(there) and os.access(there, os.W_OK | os.X_OK)):

@@ -53,10 +53,7 @@ def home() -> Path:
     """Where the setups live: $STYLERT_TRITONSERVER_HOME, else the XDG cache's stylert/tritonserver."""
     if os.environ.get("STYLERT_TRITONSERVER_HOME"):
         return Path(os.environ["STYLERT_TRITONSERVER_HOME"]).absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(xdg):
-        xdg = os.path.expanduser("~/.cache")
-    return Path(xdg) / "stylert" / "tritonserver"
+    return Path(folders.xdg_cache_home()) / "stylert" / "tritonserver"
 
 
 def _unsupported() -> Optional[str]:
