@@ -44,6 +44,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from stylert import folders
 from stylert.errors import CheckpointError
 
 NOTICE = """\
@@ -98,9 +99,8 @@ H5_CONVS: List[Tuple[str, str]] = [
 
 
 def cache_root() -> Path:
-    """stylert's cache folder (the TensorRT engine cache's root too)."""
-    return Path(os.environ.get("STYLERT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stylert"))
+    """stylert's cache folder (the TensorRT engine cache's root too): stylert.folders.cache_root."""
+    return folders.cache_root()
 
 
 def default_path() -> Path:

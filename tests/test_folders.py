@@ -3,6 +3,8 @@
 import os
 import stat
 
+import pytest
+
 from stylert import folders
 
 
@@ -29,3 +31,17 @@ def test_the_cache_is_absolute_and_ignores_a_relative_xdg_cache_home(monkeypatch
     assert folders.cache_root() == tmp_path / "xdg" / "stylert"
     monkeypatch.setenv("STYLERT_CACHE", "rel")
     assert folders.cache_root() == tmp_path / "rel"
+
+
+def test_the_export_side_uses_the_same_cache(monkeypatch, tmp_path):
+    """The teacher's weights and the Debian images (stylert.export) live under the runtime's
+    cache folder, relative XDG_CACHE_HOME ignored there too (before: a folder in the working
+    directory)."""
+    pytest.importorskip("torch")
+    from stylert.export import vgg16_hed
+
+    monkeypatch.delenv("STYLERT_CACHE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for xdg in ("relative/cache", str(tmp_path / "xdg")):
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+        assert vgg16_hed.cache_root() == folders.cache_root()
