@@ -100,9 +100,11 @@ class Generator(Pipeline):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.style_dim):
             raise UsageError(f"ws must be (N, {self.num_ws}, {self.style_dim}), got {ws.shape}")
         check_finite(ws, "ws")
-        noise = noise if noise is not None else self.noise(len(ws), noise_mode, noise_seed)
-        for n in noise:
-            check_finite(np.asarray(n), "noise maps")
+        if noise is None:
+            noise = self.noise(len(ws), noise_mode, noise_seed)
+        else:  # (the maps self.noise makes are finite: only the caller's are checked)
+            for n in noise:
+                check_finite(np.asarray(n), "noise maps")
         feeds = {"ws": ws, **{f"noise_{i}": n for i, n in enumerate(noise)}}
         with self.stages("synthesis"):
             img = self.engines["synthesis"].run(feeds)

@@ -310,7 +310,7 @@ class Stylizer(Pipeline):
         else:  # float (or other whole numbers) in [0, 1]: 0..255 or NaN refused, never clipped to all foreground
             m = m.astype(np.float32)
             check_float_pixels(m, "mask")
-        m = cv2.resize(m.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        m = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)  # (float32 from every branch above)
         fh, fw = fsize  # features cover the padded frame; the mask covers the frame
         ph, pw = fh * 8, fw * 8
         m = np.pad(m, ((0, ph - size[0]), (0, pw - size[1])), mode="edge")
